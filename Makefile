@@ -1,0 +1,41 @@
+# LiveHub. `make run` starts a node on the memory engine; `make test` runs every test.
+GO      ?= go
+SDK_DIR := internal/e2e/sdk
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -s -w -X main.version=$(VERSION)
+
+.PHONY: run build test test-short deps vet fuzz bench clean
+
+run:
+	$(GO) run ./cmd/livehub -dev
+
+build:
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/livehub ./cmd/livehub
+
+# Node packages of the SDK interop test (the official centrifuge client).
+deps: $(SDK_DIR)/node_modules/.installed
+
+$(SDK_DIR)/node_modules/.installed: $(SDK_DIR)/package-lock.json
+	npm ci --prefix $(SDK_DIR) --no-audit --no-fund
+	touch $@
+
+vet:
+	$(GO) vet ./...
+
+test: deps vet
+	$(GO) test -race -count=1 -timeout 30m ./...
+
+test-short:
+	$(GO) test -short -count=1 ./...
+
+# Each fuzz target for a bounded time.
+FUZZTIME ?= 20s
+fuzz:
+	$(GO) test ./hub -run '^$$' -fuzz '^FuzzHandleFrame$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./internal/auth -run '^$$' -fuzz '^FuzzVerify$$' -fuzztime $(FUZZTIME)
+
+bench:
+	$(GO) test ./hub -run '^$$' -bench . -benchmem
+
+clean:
+	rm -rf bin $(SDK_DIR)/node_modules

@@ -1,0 +1,237 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/livehub/livehub/hub"
+	"github.com/livehub/livehub/internal/auth"
+	"github.com/livehub/livehub/internal/config"
+	"github.com/livehub/livehub/rest"
+	"github.com/livehub/livehub/web"
+)
+
+// Main is a running livehub: configuration, engine, hub node and HTTP server,
+// wired together. End-to-end tests start it on 127.0.0.1:0.
+type Main struct {
+	Config *config.Config
+	Logger *slog.Logger
+	Node   *hub.Node
+
+	stdout   io.Writer
+	registry *prometheus.Registry
+	engine   io.Closer
+	listener net.Listener
+	server   *http.Server
+	errc     chan error
+	wg       sync.WaitGroup
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// NewMain reads the configuration and builds the node; Run starts it.
+func NewMain(args []string, getenv func(string) string, stdout, stderr io.Writer) (*Main, error) {
+	cfg, err := config.Load(args, getenv, stderr)
+	if err != nil {
+		return nil, err
+	}
+	logger := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: cfg.LogLevel}))
+	m := &Main{Config: cfg, Logger: logger, stdout: stdout, registry: prometheus.NewRegistry(), errc: make(chan error, 2)}
+	m.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if err := m.devDefaults(); err != nil {
+		return nil, err
+	}
+	if len(cfg.JWTSecrets) == 0 {
+		return nil, errors.New("LIVEHUB_JWT_SECRET is required (or run with -dev to generate one)")
+	}
+	secrets := make([][]byte, len(cfg.JWTSecrets))
+	for i, s := range cfg.JWTSecrets {
+		secrets[i] = []byte(s)
+	}
+	verifier, err := auth.NewVerifier(auth.VerifierConfig{Secrets: secrets})
+	if err != nil {
+		return nil, fmt.Errorf("LIVEHUB_JWT_SECRET: %w", err)
+	}
+	broker, presence, registry, closer, err := openEngine(cfg, logger)
+	if err != nil {
+		return nil, err
+	}
+	m.engine = closer
+	node, err := hub.New(hub.Config{
+		Version:            version,
+		Broker:             broker,
+		Presence:           presence,
+		Registry:           registry,
+		Namespaces:         cfg.Namespaces,
+		Tokens:             tokenVerifier{verifier},
+		AllowAnonymous:     cfg.AllowAnonymous,
+		MaxFrameBytes:      int64(cfg.MaxFrameBytes),
+		MaxQueueBytes:      cfg.MaxQueueBytes,
+		WriteTimeout:       cfg.WriteTimeout,
+		MaxChannelsPerConn: cfg.MaxChannelsPerConn,
+		CommandRate:        cfg.CommandRate,
+		CommandBurst:       cfg.CommandBurst,
+		ConnectTimeout:     cfg.ConnectTimeout,
+		PingInterval:       cfg.PingInterval,
+		PongTimeout:        cfg.PongTimeout,
+		ShutdownGrace:      cfg.ShutdownGrace,
+		Logger:             logger,
+		Registerer:         m.registry,
+	})
+	if err != nil {
+		_ = closer.Close()
+		return nil, err
+	}
+	m.Node = node
+	handler := rest.New(rest.Options{
+		Node:         node,
+		WebSocket:    hub.NewWebSocketHandler(node, hub.HandlerOptions{AllowedOrigins: cfg.AllowedOrigins}),
+		APIKey:       cfg.APIKey,
+		MaxBodyBytes: int64(cfg.MaxAPIBodyBytes),
+		Gatherer:     m.registry,
+		Static:       web.Handler(),
+		Logger:       logger,
+	})
+	m.server = &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+	return m, nil
+}
+
+// devDefaults fills what development mode may invent.
+func (m *Main) devDefaults() error {
+	cfg := m.Config
+	if !cfg.Dev {
+		return nil
+	}
+	if len(cfg.JWTSecrets) == 0 {
+		cfg.JWTSecrets = []string{randomHex(32)}
+		fmt.Fprintf(m.stdout, "development mode: generated a JWT secret for this session.\n"+
+			"  mint a token:  LIVEHUB_JWT_SECRET=%s livehub token --sub u1 --roles host\n", cfg.JWTSecrets[0])
+	}
+	if cfg.APIKey == "" {
+		cfg.APIKey = randomHex(16)
+		fmt.Fprintf(m.stdout, "development mode: server API key for this session: %s\n", cfg.APIKey)
+	}
+	return nil
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// Run listens and starts serving; it returns once the node accepts sockets.
+func (m *Main) Run(ctx context.Context) error {
+	ln, err := net.Listen("tcp", m.Config.HTTPAddr)
+	if err != nil {
+		return err
+	}
+	m.listener = ln
+	if err := m.Node.Run(); err != nil {
+		_ = ln.Close()
+		return err
+	}
+	m.wg.Add(1)
+	go func() {
+		defer m.wg.Done()
+		if err := m.server.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			m.errc <- err
+		}
+	}()
+	m.wg.Add(1)
+	go func() {
+		defer m.wg.Done()
+		select {
+		case err := <-m.Node.BrokerErr():
+			m.errc <- fmt.Errorf("engine: %w", err)
+		case <-ctx.Done():
+		}
+	}()
+	m.Logger.Info("livehub started", "addr", ln.Addr().String(), "engine", engineName(m.Config), "version", version)
+	return nil
+}
+
+// Addr is the address the server listens on.
+func (m *Main) Addr() string { return m.listener.Addr().String() }
+
+// Err delivers a fatal error of the running server.
+func (m *Main) Err() <-chan error { return m.errc }
+
+// Close shuts down: the node stops taking sockets and moves its clients off
+// over the grace period, in-flight HTTP requests finish, the engine closes.
+func (m *Main) Close() error {
+	m.closeOnce.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), m.Config.ShutdownTimeout)
+		defer cancel()
+		m.Logger.Info("livehub shutting down", "grace", m.Config.ShutdownGrace.String())
+		errNode := m.Node.Shutdown(ctx)
+		errHTTP := m.server.Shutdown(ctx)
+		m.wg.Wait()
+		errEngine := m.engine.Close()
+		m.closeErr = errors.Join(errNode, errHTTP, errEngine)
+		m.Logger.Info("livehub stopped")
+	})
+	return m.closeErr
+}
+
+func engineName(cfg *config.Config) string {
+	if cfg.RedisURL == "" {
+		return "memory"
+	}
+	return "redis"
+}
+
+// tokenVerifier adapts the JWT verifier to the hub.
+type tokenVerifier struct{ v *auth.Verifier }
+
+func credentials(c auth.Claims) hub.Credentials {
+	roles := make([]string, len(c.Roles))
+	for i, r := range c.Roles {
+		roles[i] = string(r)
+	}
+	return hub.Credentials{UserID: c.Subject, Name: c.Name, Roles: roles, ExpireAt: c.ExpiresAt, Info: c.Info}
+}
+
+func mapTokenErr(err error) error {
+	if errors.Is(err, auth.ErrTokenExpired) {
+		return fmt.Errorf("%w: %w", hub.ErrTokenExpired, err)
+	}
+	return err
+}
+
+func (t tokenVerifier) VerifyConnectToken(_ context.Context, token string) (hub.Credentials, error) {
+	c, err := t.v.VerifyConnect(token)
+	if err != nil {
+		return hub.Credentials{}, mapTokenErr(err)
+	}
+	return credentials(c), nil
+}
+
+func (t tokenVerifier) VerifySubscribeToken(_ context.Context, token string) (string, hub.Credentials, error) {
+	c, err := t.v.Verify(token)
+	if err != nil {
+		return "", hub.Credentials{}, mapTokenErr(err)
+	}
+	if c.Channel == "" {
+		return "", hub.Credentials{}, errors.New("not a subscription token")
+	}
+	return c.Channel, credentials(c), nil
+}

@@ -1,0 +1,65 @@
+package hub
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Credentials are who a connection is, as its connection token says.
+type Credentials struct {
+	// UserID is the token's subject; empty for anonymous connections.
+	UserID string
+	// Name is the display name shown with the user's publications.
+	Name string
+	// Roles the user holds, for namespace rules and hooks.
+	Roles []string
+	// ExpireAt is when the credentials stop being valid; zero means never.
+	ExpireAt time.Time
+	// Info is optional JSON attached to the connection in presence and publications.
+	Info []byte
+}
+
+// HasRole reports whether the credentials hold role r.
+func (c *Credentials) HasRole(r string) bool {
+	for _, have := range c.Roles {
+		if have == r {
+			return true
+		}
+	}
+	return false
+}
+
+// TokenVerifier checks the JWTs clients present.
+type TokenVerifier interface {
+	// VerifyConnectToken checks a connection token. It returns an error
+	// wrapping ErrTokenExpired for an expired token.
+	VerifyConnectToken(ctx context.Context, token string) (Credentials, error)
+	// VerifySubscribeToken checks a subscription token and returns the
+	// channel it grants and the user it was issued to.
+	VerifySubscribeToken(ctx context.Context, token string) (channel string, cred Credentials, err error)
+}
+
+// ErrTokenExpired is wrapped by TokenVerifier errors for expired tokens: the
+// client is asked to fetch a new token rather than being refused.
+var ErrTokenExpired = errors.New("token expired")
+
+// Hooks let the application decide what the namespace rules cannot: who may
+// see an order's channel, how a chat line is checked. Each hook may return an
+// *Error to send the client a precise code and message.
+type Hooks struct {
+	// OnSubscribe is asked after the namespace rules allowed a client
+	// subscription. Nil allows.
+	OnSubscribe func(ctx context.Context, c *Client, channel string) error
+	// OnPublish is asked after the namespace rules allowed a client
+	// publication. It returns the data to publish, which may differ from what
+	// the client sent (a message id, the sender's name). Nil publishes as sent.
+	OnPublish func(ctx context.Context, c *Client, channel string, data []byte) ([]byte, error)
+	// RPC handlers by method name.
+	RPC map[string]RPCHandler
+	// OnDisconnect is called once a connection is gone.
+	OnDisconnect func(c *Client)
+}
+
+// RPCHandler answers one RPC call; the result must be JSON.
+type RPCHandler func(ctx context.Context, c *Client, data []byte) ([]byte, error)

@@ -1,0 +1,206 @@
+// Package config reads LiveHub's settings from flags and LIVEHUB_*
+// environment variables. A flag wins over its variable; both are listed in
+// docs/configuration.md, which a test keeps in step with this file.
+package config
+
+import (
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/livehub/livehub/hub"
+)
+
+// Config is every setting of the livehub binary.
+type Config struct {
+	HTTPAddr       string
+	RedisURL       string
+	RedisPrefix    string
+	JWTSecrets     []string
+	APIKey         string
+	AllowedOrigins []string
+	AllowAnonymous bool
+	Dev            bool
+	LogLevel       slog.Level
+	NamespacesFile string
+	Namespaces     []hub.NamespaceOptions
+
+	PingInterval       time.Duration
+	PongTimeout        time.Duration
+	ConnectTimeout     time.Duration
+	WriteTimeout       time.Duration
+	ShutdownGrace      time.Duration
+	ShutdownTimeout    time.Duration
+	MaxFrameBytes      int
+	MaxQueueBytes      int
+	MaxChannelsPerConn int
+	CommandRate        float64
+	CommandBurst       int
+	MaxAPIBodyBytes    int
+}
+
+// Setting describes one setting: its flag, its variable, its default and what it does.
+type Setting struct {
+	Flag, Env, Default, Usage string
+	set                       func(c *Config, v string) error
+}
+
+// Settings lists every setting in documentation order.
+func Settings() []Setting {
+	return []Setting{
+		{"http-addr", "LIVEHUB_HTTP_ADDR", ":8080", "Address the HTTP server (WebSocket, REST, server API, metrics) listens on.",
+			func(c *Config, v string) error { c.HTTPAddr = v; return nil }},
+		{"redis-url", "LIVEHUB_REDIS_URL", "", "Redis for the distributed engine: redis://, rediss://, unix://, redis+sentinel://, redis+cluster://. Empty runs one node on the memory engine.",
+			func(c *Config, v string) error { c.RedisURL = v; return nil }},
+		{"redis-prefix", "LIVEHUB_REDIS_PREFIX", "livehub", "Prefix of every Redis key and channel, so several clusters can share a Redis.",
+			func(c *Config, v string) error { c.RedisPrefix = v; return nil }},
+		{"jwt-secret", "LIVEHUB_JWT_SECRET", "", "HS256 secret of connection and subscription tokens. Two secrets separated by a comma are both accepted, for rotation. Empty with -dev generates one for the session.",
+			func(c *Config, v string) error { c.JWTSecrets = splitList(v); return nil }},
+		{"api-key", "LIVEHUB_API_KEY", "", "Key of the server API (/api), sent as X-API-Key or Authorization: apikey KEY. Empty disables the server API (and with -dev generates one).",
+			func(c *Config, v string) error { c.APIKey = v; return nil }},
+		{"allowed-origins", "LIVEHUB_ALLOWED_ORIGINS", "", "Comma-separated host patterns of web pages allowed to open sockets (\"shop.example.com,*.example.id\"). Empty allows the same host only. Apps without an Origin header are always allowed.",
+			func(c *Config, v string) error { c.AllowedOrigins = splitList(v); return nil }},
+		{"allow-anonymous", "LIVEHUB_ALLOW_ANONYMOUS", "true", "Accept connections without a token; they may only watch namespaces marked anonymous.",
+			func(c *Config, v string) error { return parseBool(&c.AllowAnonymous, v) }},
+		{"dev", "LIVEHUB_DEV", "false", "Development mode: generate a JWT secret and API key when unset and print how to mint tokens.",
+			func(c *Config, v string) error { return parseBool(&c.Dev, v) }},
+		{"log-level", "LIVEHUB_LOG_LEVEL", "info", "debug, info, warn or error.",
+			func(c *Config, v string) error { return c.LogLevel.UnmarshalText([]byte(v)) }},
+		{"namespaces", "LIVEHUB_NAMESPACES", "", "JSON file with the channel namespaces, replacing the built-in ones (see docs/configuration.md).",
+			func(c *Config, v string) error { c.NamespacesFile = v; return nil }},
+		{"ping-interval", "LIVEHUB_PING_INTERVAL", "25s", "How often the server pings each connection.",
+			durationSetter(func(c *Config) *time.Duration { return &c.PingInterval })},
+		{"pong-timeout", "LIVEHUB_PONG_TIMEOUT", "10s", "How long a ping may wait for its pong before the socket is closed (3012).",
+			durationSetter(func(c *Config) *time.Duration { return &c.PongTimeout })},
+		{"connect-timeout", "LIVEHUB_CONNECT_TIMEOUT", "10s", "How long a socket may stay open without a connect command (then 3502).",
+			durationSetter(func(c *Config) *time.Duration { return &c.ConnectTimeout })},
+		{"write-timeout", "LIVEHUB_WRITE_TIMEOUT", "10s", "Deadline of one write to a socket; a client that cannot take a write in time is closed.",
+			durationSetter(func(c *Config) *time.Duration { return &c.WriteTimeout })},
+		{"shutdown-grace", "LIVEHUB_SHUTDOWN_GRACE", "10s", "At shutdown, closes of connections (3001, reconnect elsewhere) are spread over this long.",
+			durationSetter(func(c *Config) *time.Duration { return &c.ShutdownGrace })},
+		{"shutdown-timeout", "LIVEHUB_SHUTDOWN_TIMEOUT", "30s", "Longest a shutdown may take; what is left is cut.",
+			durationSetter(func(c *Config) *time.Duration { return &c.ShutdownTimeout })},
+		{"max-frame-bytes", "LIVEHUB_MAX_FRAME_BYTES", "65536", "Largest WebSocket message a client may send; larger closes the socket with 1009.",
+			intSetter(func(c *Config) *int { return &c.MaxFrameBytes })},
+		{"max-queue-bytes", "LIVEHUB_MAX_QUEUE_BYTES", "1048576", "Bytes that may wait to be written to one connection; past it the client is closed as slow (3008).",
+			intSetter(func(c *Config) *int { return &c.MaxQueueBytes })},
+		{"max-channels", "LIVEHUB_MAX_CHANNELS", "128", "Subscriptions one connection may hold (error 106 past it).",
+			intSetter(func(c *Config) *int { return &c.MaxChannelsPerConn })},
+		{"command-rate", "LIVEHUB_COMMAND_RATE", "50", "Commands per second one connection may send on average (error 111 past it).",
+			func(c *Config, v string) error {
+				f, err := strconv.ParseFloat(v, 64)
+				if err != nil || f <= 0 {
+					return errors.New("must be a positive number")
+				}
+				c.CommandRate = f
+				return nil
+			}},
+		{"command-burst", "LIVEHUB_COMMAND_BURST", "100", "Commands one connection may send in a burst above the rate.",
+			intSetter(func(c *Config) *int { return &c.CommandBurst })},
+		{"max-api-body-bytes", "LIVEHUB_MAX_API_BODY_BYTES", "1048576", "Largest request body the HTTP APIs accept (413 past it).",
+			intSetter(func(c *Config) *int { return &c.MaxAPIBodyBytes })},
+	}
+}
+
+func durationSetter(field func(*Config) *time.Duration) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			return errors.New("must be a positive duration such as 10s")
+		}
+		*field(c) = d
+		return nil
+	}
+}
+
+func intSetter(field func(*Config) *int) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		i, err := strconv.Atoi(v)
+		if err != nil || i <= 0 {
+			return errors.New("must be a positive integer")
+		}
+		*field(c) = i
+		return nil
+	}
+}
+
+func parseBool(dst *bool, v string) error {
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		return errors.New("must be true or false")
+	}
+	*dst = b
+	return nil
+}
+
+func splitList(v string) []string {
+	var out []string
+	for _, s := range strings.Split(v, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// Load reads the settings: defaults, then environment (getenv), then flags
+// in args. Errors name the flag and variable at fault.
+func Load(args []string, getenv func(string) string, stderr io.Writer) (*Config, error) {
+	fs := flag.NewFlagSet("livehub", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	settings := Settings()
+	values := make([]*string, len(settings))
+	for i, s := range settings {
+		def := s.Default
+		if v, ok := lookup(getenv, s.Env); ok {
+			def = v
+		}
+		values[i] = fs.String(s.Flag, def, s.Usage+" ("+s.Env+")")
+	}
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	c := &Config{}
+	for i, s := range settings {
+		if err := s.set(c, *values[i]); err != nil {
+			return nil, fmt.Errorf("-%s (%s) = %q: %w", s.Flag, s.Env, *values[i], err)
+		}
+	}
+	if c.NamespacesFile != "" {
+		ns, err := readNamespaces(c.NamespacesFile)
+		if err != nil {
+			return nil, fmt.Errorf("-namespaces (LIVEHUB_NAMESPACES): %w", err)
+		}
+		c.Namespaces = ns
+	}
+	return c, nil
+}
+
+func lookup(getenv func(string) string, key string) (string, bool) {
+	v := getenv(key)
+	return v, v != ""
+}
+
+func readNamespaces(path string) ([]hub.NamespaceOptions, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var ns []hub.NamespaceOptions
+	dec := json.NewDecoder(strings.NewReader(string(data)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&ns); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return ns, nil
+}

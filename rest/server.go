@@ -1,0 +1,69 @@
+// Package rest is LiveHub's HTTP edge: the server API for backends under
+// /api, health and readiness probes, Prometheus metrics, and the WebSocket
+// endpoint mounted beside them.
+package rest
+
+import (
+	"log/slog"
+	"net/http"
+
+	"github.com/gin-gonic/gin"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/livehub/livehub/hub"
+)
+
+// Options configure the HTTP edge.
+type Options struct {
+	// Node serves the server API.
+	Node *hub.Node
+	// WebSocket is mounted at /connection/websocket.
+	WebSocket http.Handler
+	// APIKey protects /api. Empty disables the server API (every call gets 401).
+	APIKey string
+	// MaxBodyBytes bounds request bodies. Zero means 1 MiB.
+	MaxBodyBytes int64
+	// Gatherer serves /metrics. Nil means the default registry.
+	Gatherer prometheus.Gatherer
+	// Static, when set, serves everything no route claims (the web UI).
+	Static http.Handler
+	// Logger receives request errors. Nil means slog.Default().
+	Logger *slog.Logger
+}
+
+// New returns the HTTP handler.
+func New(o Options) http.Handler {
+	if o.MaxBodyBytes <= 0 {
+		o.MaxBodyBytes = 1 << 20
+	}
+	if o.Gatherer == nil {
+		o.Gatherer = prometheus.DefaultGatherer
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	gin.SetMode(gin.ReleaseMode)
+	r := gin.New()
+	r.Use(gin.Recovery())
+	r.HandleMethodNotAllowed = true
+
+	r.GET("/healthz", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })
+	r.GET("/readyz", func(c *gin.Context) {
+		if o.Node.Draining() {
+			c.JSON(http.StatusServiceUnavailable, gin.H{"status": "draining"})
+			return
+		}
+		c.JSON(http.StatusOK, gin.H{"status": "ready"})
+	})
+	r.GET("/metrics", gin.WrapH(promhttp.HandlerFor(o.Gatherer, promhttp.HandlerOpts{})))
+	if o.WebSocket != nil {
+		r.GET("/connection/websocket", gin.WrapH(o.WebSocket))
+	}
+	api := &serverAPI{node: o.Node, key: o.APIKey, maxBody: o.MaxBodyBytes, log: o.Logger}
+	r.POST("/api/:method", api.handle)
+	if o.Static != nil {
+		r.NoRoute(gin.WrapH(o.Static))
+	}
+	return r
+}
