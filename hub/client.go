@@ -109,6 +109,7 @@ func (c *Client) serve() {
 	n.metrics.connections.Inc()
 	defer n.metrics.connections.Dec()
 	c.conn.SetReadLimit(n.cfg.MaxFrameBytes)
+	c.mu.Lock()
 	c.staleTimer = time.AfterFunc(n.cfg.ConnectTimeout, func() {
 		c.mu.Lock()
 		auth := c.authenticated
@@ -117,6 +118,7 @@ func (c *Client) serve() {
 			c.close(DisconnectStale)
 		}
 	})
+	c.mu.Unlock()
 	go c.writeLoop()
 	c.readLoop()
 	c.close(DisconnectConnectionClosed)
@@ -310,6 +312,9 @@ func (c *Client) closeSlow() {
 	if !closed {
 		c.node.metrics.slowDisconnects.Inc()
 		c.close(DisconnectSlow)
+		// The writer may be blocked on the full socket; cancelling the
+		// connection's context ends that write and the read at once.
+		c.cancel()
 	}
 }
 
@@ -337,6 +342,12 @@ func (c *Client) handleConnect(ctx context.Context, id uint32, req *protocol.Con
 			c.close(DisconnectInvalidToken)
 			return false
 		}
+		if !cred.ExpireAt.IsZero() && !cred.ExpireAt.After(time.Now()) {
+			// Within the verifier's clock leeway but already past: a fresh
+			// token is needed, or the connection would close at once.
+			c.replyError("connect", id, ErrorTokenExpired)
+			return true
+		}
 	}
 	if n.draining.Load() {
 		c.close(DisconnectShutdown)
@@ -346,8 +357,8 @@ func (c *Client) handleConnect(ctx context.Context, id uint32, req *protocol.Con
 	c.mu.Lock()
 	c.authenticated = true
 	c.cred = cred
-	c.mu.Unlock()
 	c.staleTimer.Stop()
+	c.mu.Unlock()
 	n.registerClient(c)
 	c.armExpiry()
 	if err := c.setForeground(ctx, true); err != nil {
@@ -426,10 +437,13 @@ func (c *Client) armExpiry() {
 	if c.cred.ExpireAt.IsZero() || c.closed {
 		return
 	}
+	// The close waits ExpiredCloseDelay past expiry: the SDK starts its
+	// refresh near the end of the token's life and its token request to the
+	// app's backend takes time.
 	exp := c.cred.ExpireAt
-	c.expireTimer = time.AfterFunc(time.Until(exp), func() {
+	c.expireTimer = time.AfterFunc(time.Until(exp)+c.node.cfg.ExpiredCloseDelay, func() {
 		c.mu.Lock()
-		expired := !c.cred.ExpireAt.After(time.Now())
+		expired := !c.cred.ExpireAt.Add(c.node.cfg.ExpiredCloseDelay).After(time.Now())
 		c.mu.Unlock()
 		if expired {
 			c.close(DisconnectExpired)
@@ -444,7 +458,7 @@ func (c *Client) handleRefresh(ctx context.Context, id uint32, req *protocol.Ref
 		return true
 	}
 	cred, err := n.cfg.Tokens.VerifyConnectToken(ctx, req.Token)
-	if errors.Is(err, ErrTokenExpired) {
+	if errors.Is(err, ErrTokenExpired) || (err == nil && !cred.ExpireAt.IsZero() && !cred.ExpireAt.After(time.Now())) {
 		c.replyError("refresh", id, ErrorExpired)
 		return true
 	}
@@ -578,8 +592,10 @@ func (c *Client) subscribe(ctx context.Context, channel string, ns *NamespaceOpt
 			return nil, err
 		}
 		if req.Recover {
-			recovered := sp.Epoch == req.Epoch && req.Offset <= sp.Offset
-			if recovered && len(pubs) > 0 {
+			// Recovered means nothing is missing: either the stream has not
+			// moved, or history starts right after the client's offset.
+			recovered := sp.Epoch == req.Epoch && sp.Offset == req.Offset
+			if sp.Epoch == req.Epoch && len(pubs) > 0 {
 				recovered = pubs[0].Offset == req.Offset+1
 			}
 			res.WasRecovering, res.Recovered = true, recovered
@@ -914,10 +930,10 @@ func (c *Client) close(d Disconnect) {
 	if c.expireTimer != nil {
 		c.expireTimer.Stop()
 	}
-	c.mu.Unlock()
 	if c.staleTimer != nil {
 		c.staleTimer.Stop()
 	}
+	c.mu.Unlock()
 	c.node.metrics.disconnects.WithLabelValues(codeLabel(d.Code)).Inc()
 	c.queue.close()
 }
@@ -1026,10 +1042,26 @@ func (c *Client) shut(d Disconnect) {
 		c.conn.CloseNow()
 		return
 	}
-	// Close waits for the peer's close frame, bounded by the library's own
-	// timeout; the reader goroutine keeps reading meanwhile.
-	_ = c.conn.Close(websocket.StatusCode(d.Code), d.Reason)
+	// Close sends the close frame and waits for the peer's; a peer that does
+	// not read (a slow one) is cut after closeHandshakeTimeout so its
+	// goroutines do not linger.
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = c.conn.Close(websocket.StatusCode(d.Code), d.Reason)
+	}()
+	t := time.NewTimer(closeHandshakeTimeout)
+	defer t.Stop()
+	select {
+	case <-done:
+	case <-t.C:
+		c.conn.CloseNow()
+		<-done
+	}
 }
+
+// closeHandshakeTimeout bounds the wait for a peer's close frame.
+const closeHandshakeTimeout = time.Second
 
 func (c *Client) writeBatch(batch [][]byte) error {
 	n := c.node

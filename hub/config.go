@@ -50,6 +50,10 @@ type Config struct {
 	// ConnectTimeout is how long a socket may stay open without a connect
 	// command before it is closed as stale (3502). Zero means 10s.
 	ConnectTimeout time.Duration
+	// ExpiredCloseDelay is how long past its credentials' expiry a
+	// connection that did not refresh stays open before it is closed (3005).
+	// Zero means 25s.
+	ExpiredCloseDelay time.Duration
 	// PingInterval is how often the server pings; PongTimeout how long it
 	// waits for the pong before closing the socket (3012). Zero means 25s and 10s.
 	PingInterval time.Duration
@@ -123,6 +127,7 @@ func (c *Config) setDefaults() error {
 	defDur(&c.WriteTimeout, 10*time.Second)
 	defDur(&c.ConnectTimeout, 10*time.Second)
 	defDur(&c.PingInterval, 25*time.Second)
+	defDur(&c.ExpiredCloseDelay, 25*time.Second)
 	defDur(&c.PongTimeout, 10*time.Second)
 	defDur(&c.PresenceRefresh, 20*time.Second)
 	defDur(&c.ShutdownGrace, 10*time.Second)

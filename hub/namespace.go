@@ -110,8 +110,8 @@ func DefaultNamespaces() []NamespaceOptions {
 			// granted by a subscription token or the commerce authorizer.
 			Name: "order", SubscriptionToken: true, Publish: true,
 			SubscribeRoles: []string{"admin"}, PublishRoles: []string{"courier"},
-			HistorySize:    50, HistoryTTL: Duration(24 * time.Hour),
-			ForceRecovery:  true, History: true,
+			HistorySize: 50, HistoryTTL: Duration(24 * time.Hour),
+			ForceRecovery: true, History: true,
 		},
 		{
 			// user:#{userID}: the personal channel, subscribed by the server.

@@ -19,6 +19,7 @@ import (
 	"github.com/livehub/livehub/hub"
 	"github.com/livehub/livehub/internal/auth"
 	"github.com/livehub/livehub/internal/config"
+	"github.com/livehub/livehub/internal/hubauth"
 	"github.com/livehub/livehub/rest"
 	"github.com/livehub/livehub/web"
 )
@@ -76,7 +77,7 @@ func NewMain(args []string, getenv func(string) string, stdout, stderr io.Writer
 		Presence:           presence,
 		Registry:           registry,
 		Namespaces:         cfg.Namespaces,
-		Tokens:             tokenVerifier{verifier},
+		Tokens:             hubauth.New(verifier),
 		AllowAnonymous:     cfg.AllowAnonymous,
 		MaxFrameBytes:      int64(cfg.MaxFrameBytes),
 		MaxQueueBytes:      cfg.MaxQueueBytes,
@@ -197,41 +198,4 @@ func engineName(cfg *config.Config) string {
 		return "memory"
 	}
 	return "redis"
-}
-
-// tokenVerifier adapts the JWT verifier to the hub.
-type tokenVerifier struct{ v *auth.Verifier }
-
-func credentials(c auth.Claims) hub.Credentials {
-	roles := make([]string, len(c.Roles))
-	for i, r := range c.Roles {
-		roles[i] = string(r)
-	}
-	return hub.Credentials{UserID: c.Subject, Name: c.Name, Roles: roles, ExpireAt: c.ExpiresAt, Info: c.Info}
-}
-
-func mapTokenErr(err error) error {
-	if errors.Is(err, auth.ErrTokenExpired) {
-		return fmt.Errorf("%w: %w", hub.ErrTokenExpired, err)
-	}
-	return err
-}
-
-func (t tokenVerifier) VerifyConnectToken(_ context.Context, token string) (hub.Credentials, error) {
-	c, err := t.v.VerifyConnect(token)
-	if err != nil {
-		return hub.Credentials{}, mapTokenErr(err)
-	}
-	return credentials(c), nil
-}
-
-func (t tokenVerifier) VerifySubscribeToken(_ context.Context, token string) (string, hub.Credentials, error) {
-	c, err := t.v.Verify(token)
-	if err != nil {
-		return "", hub.Credentials{}, mapTokenErr(err)
-	}
-	if c.Channel == "" {
-		return "", hub.Credentials{}, errors.New("not a subscription token")
-	}
-	return c.Channel, credentials(c), nil
 }

@@ -1,0 +1,303 @@
+// Package protoclient is a small client of the Centrifugo protocol v2 (JSON)
+// for tests and the load tool: it speaks the wire, not LiveHub's code, so it
+// works against any server of the protocol.
+package protoclient
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"sync"
+	"sync/atomic"
+
+	"github.com/centrifugal/protocol"
+	"github.com/coder/websocket"
+)
+
+// Conn is one client connection.
+type Conn struct {
+	ws *websocket.Conn
+	// AutoPong answers server pings; tests of dead connections turn it off.
+	autoPong atomic.Bool
+
+	nextID atomic.Uint32
+
+	mu      sync.Mutex
+	waiters map[uint32]chan *protocol.Reply
+
+	pushes chan *protocol.Push
+	done   chan struct{}
+	// closing stops a reader blocked on a full push buffer.
+	closing   chan struct{}
+	closeOnce sync.Once
+	// closeErr is the read error that ended the connection.
+	closeErr error
+	// Frames counts WebSocket messages received; Bytes their payload bytes.
+	Frames atomic.Int64
+	Bytes  atomic.Int64
+}
+
+// Options tune Dial.
+type Options struct {
+	// PushBuffer is how many pushes may wait unread before the reader stops
+	// reading (and the server sees a slow client). Zero means 4096.
+	PushBuffer int
+	// NoPong turns off answering pings.
+	NoPong bool
+	// Header is sent with the handshake (Origin, for example).
+	Header http.Header
+	// HTTPClient dials; nil means the default.
+	HTTPClient *http.Client
+	// ReadLimit bounds a received message. Zero means 16 MiB.
+	ReadLimit int64
+}
+
+// Dial opens a WebSocket to url.
+func Dial(ctx context.Context, url string, o Options) (*Conn, error) {
+	ws, _, err := websocket.Dial(ctx, url, &websocket.DialOptions{HTTPHeader: o.Header, HTTPClient: o.HTTPClient})
+	if err != nil {
+		return nil, err
+	}
+	if o.PushBuffer <= 0 {
+		o.PushBuffer = 4096
+	}
+	if o.ReadLimit <= 0 {
+		o.ReadLimit = 16 << 20
+	}
+	ws.SetReadLimit(o.ReadLimit)
+	c := &Conn{
+		ws:      ws,
+		waiters: make(map[uint32]chan *protocol.Reply),
+		pushes:  make(chan *protocol.Push, o.PushBuffer),
+		done:    make(chan struct{}),
+		closing: make(chan struct{}),
+	}
+	c.autoPong.Store(!o.NoPong)
+	go c.readLoop()
+	return c, nil
+}
+
+// SetAutoPong turns answering pings on or off.
+func (c *Conn) SetAutoPong(on bool) { c.autoPong.Store(on) }
+
+// Pushes delivers the server's asynchronous messages in order.
+func (c *Conn) Pushes() <-chan *protocol.Push { return c.pushes }
+
+// Done is closed when the connection is gone.
+func (c *Conn) Done() <-chan struct{} { return c.done }
+
+// CloseStatus returns the close code and reason the server sent, once Done is closed.
+func (c *Conn) CloseStatus() (websocket.StatusCode, string) {
+	var ce websocket.CloseError
+	if errors.As(c.closeErr, &ce) {
+		return ce.Code, ce.Reason
+	}
+	return -1, ""
+}
+
+// Close closes the connection normally.
+func (c *Conn) Close() error {
+	c.closeOnce.Do(func() { close(c.closing) })
+	err := c.ws.Close(websocket.StatusNormalClosure, "")
+	<-c.done
+	return err
+}
+
+// CloseNow drops the connection without a close handshake, as a phone
+// entering a tunnel does.
+func (c *Conn) CloseNow() {
+	c.closeOnce.Do(func() { close(c.closing) })
+	_ = c.ws.CloseNow()
+	<-c.done
+}
+
+func (c *Conn) readLoop() {
+	defer close(c.done)
+	defer close(c.pushes)
+	dec := protocol.NewJSONReplyDecoder(nil)
+	for {
+		_, data, err := c.ws.Read(context.Background())
+		if err != nil {
+			c.closeErr = err
+			c.mu.Lock()
+			for id, w := range c.waiters {
+				close(w)
+				delete(c.waiters, id)
+			}
+			c.mu.Unlock()
+			return
+		}
+		c.Frames.Add(1)
+		c.Bytes.Add(int64(len(data)))
+		_ = dec.Reset(data)
+		for {
+			r, err := dec.Decode()
+			if err != nil {
+				if !errors.Is(err, io.EOF) {
+					c.closeErr = fmt.Errorf("protoclient: bad frame from server: %w", err)
+					_ = c.ws.CloseNow()
+				}
+				break
+			}
+			c.dispatch(r)
+		}
+	}
+}
+
+func (c *Conn) dispatch(r *protocol.Reply) {
+	switch {
+	case r.Id > 0:
+		c.mu.Lock()
+		w, ok := c.waiters[r.Id]
+		delete(c.waiters, r.Id)
+		c.mu.Unlock()
+		if ok {
+			w <- r
+		}
+	case r.Push != nil:
+		select {
+		case c.pushes <- r.Push:
+		case <-c.closing:
+		}
+	default:
+		// An empty reply is the server's ping.
+		if c.autoPong.Load() {
+			_ = c.WriteRaw(context.Background(), []byte("{}"))
+		}
+	}
+}
+
+// WriteRaw sends a text frame as is.
+func (c *Conn) WriteRaw(ctx context.Context, data []byte) error {
+	return c.ws.Write(ctx, websocket.MessageText, data)
+}
+
+// WriteBinary sends a binary frame.
+func (c *Conn) WriteBinary(ctx context.Context, data []byte) error {
+	return c.ws.Write(ctx, websocket.MessageBinary, data)
+}
+
+// ReplyError is a protocol error reply.
+type ReplyError struct {
+	Code    uint32
+	Message string
+}
+
+func (e *ReplyError) Error() string { return fmt.Sprintf("protocol error %d: %s", e.Code, e.Message) }
+
+// ErrClosed is returned by calls on a closed connection.
+var ErrClosed = errors.New("protoclient: connection closed")
+
+// Call sends a command and waits for its reply. The command's id is set here.
+func (c *Conn) Call(ctx context.Context, cmd *protocol.Command) (*protocol.Reply, error) {
+	id := c.nextID.Add(1)
+	cmd.Id = id
+	w := make(chan *protocol.Reply, 1)
+	c.mu.Lock()
+	c.waiters[id] = w
+	c.mu.Unlock()
+	data, err := protocol.NewJSONCommandEncoder().Encode(cmd)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.WriteRaw(ctx, data); err != nil {
+		return nil, err
+	}
+	select {
+	case r, ok := <-w:
+		if !ok {
+			return nil, ErrClosed
+		}
+		if r.Error != nil {
+			return r, &ReplyError{Code: r.Error.Code, Message: r.Error.Message}
+		}
+		return r, nil
+	case <-ctx.Done():
+		c.mu.Lock()
+		delete(c.waiters, id)
+		c.mu.Unlock()
+		return nil, ctx.Err()
+	}
+}
+
+// Connect authenticates with token (empty for anonymous).
+func (c *Conn) Connect(ctx context.Context, token string) (*protocol.ConnectResult, error) {
+	return c.ConnectWith(ctx, &protocol.ConnectRequest{Token: token})
+}
+
+// ConnectWith sends a full connect request (with subs to recover, for example).
+func (c *Conn) ConnectWith(ctx context.Context, req *protocol.ConnectRequest) (*protocol.ConnectResult, error) {
+	r, err := c.Call(ctx, &protocol.Command{Connect: req})
+	if err != nil {
+		return nil, err
+	}
+	return r.Connect, nil
+}
+
+// Subscribe subscribes to a channel.
+func (c *Conn) Subscribe(ctx context.Context, req *protocol.SubscribeRequest) (*protocol.SubscribeResult, error) {
+	r, err := c.Call(ctx, &protocol.Command{Subscribe: req})
+	if err != nil {
+		return nil, err
+	}
+	return r.Subscribe, nil
+}
+
+// Unsubscribe leaves a channel.
+func (c *Conn) Unsubscribe(ctx context.Context, channel string) error {
+	_, err := c.Call(ctx, &protocol.Command{Unsubscribe: &protocol.UnsubscribeRequest{Channel: channel}})
+	return err
+}
+
+// Publish publishes JSON data into a channel.
+func (c *Conn) Publish(ctx context.Context, channel string, data []byte) error {
+	_, err := c.Call(ctx, &protocol.Command{Publish: &protocol.PublishRequest{Channel: channel, Data: data}})
+	return err
+}
+
+// History reads a channel's history.
+func (c *Conn) History(ctx context.Context, req *protocol.HistoryRequest) (*protocol.HistoryResult, error) {
+	r, err := c.Call(ctx, &protocol.Command{History: req})
+	if err != nil {
+		return nil, err
+	}
+	return r.History, nil
+}
+
+// Presence reads a channel's presence.
+func (c *Conn) Presence(ctx context.Context, channel string) (*protocol.PresenceResult, error) {
+	r, err := c.Call(ctx, &protocol.Command{Presence: &protocol.PresenceRequest{Channel: channel}})
+	if err != nil {
+		return nil, err
+	}
+	return r.Presence, nil
+}
+
+// PresenceStats reads a channel's presence counts.
+func (c *Conn) PresenceStats(ctx context.Context, channel string) (*protocol.PresenceStatsResult, error) {
+	r, err := c.Call(ctx, &protocol.Command{PresenceStats: &protocol.PresenceStatsRequest{Channel: channel}})
+	if err != nil {
+		return nil, err
+	}
+	return r.PresenceStats, nil
+}
+
+// RPC calls a server method.
+func (c *Conn) RPC(ctx context.Context, method string, data []byte) ([]byte, error) {
+	r, err := c.Call(ctx, &protocol.Command{Rpc: &protocol.RPCRequest{Method: method, Data: data}})
+	if err != nil {
+		return nil, err
+	}
+	return r.Rpc.Data, nil
+}
+
+// Refresh sends a new connection token.
+func (c *Conn) Refresh(ctx context.Context, token string) (*protocol.RefreshResult, error) {
+	r, err := c.Call(ctx, &protocol.Command{Refresh: &protocol.RefreshRequest{Token: token}})
+	if err != nil {
+		return nil, err
+	}
+	return r.Refresh, nil
+}
