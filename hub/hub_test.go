@@ -867,7 +867,11 @@ func TestGap_InsufficientStateMakesClientRecover(t *testing.T) {
 	// An engine that loses one publication on its way to the node, as a
 	// Redis pub/sub reconnect can: the subscriber must be told to recover.
 	lossy := &lossyBroker{MemoryEngine: hub.NewMemoryEngine(), dropOffset: 3}
-	h := newTestHub(t, func(c *hub.Config) { c.Broker = lossy; c.Presence = lossy.MemoryEngine; c.Registry = lossy.MemoryEngine })
+	h := newTestHub(t, func(c *hub.Config) {
+		c.Broker = lossy
+		c.Presence = lossy.MemoryEngine
+		c.Registry = lossy.MemoryEngine
+	})
 	c, _ := h.connect(t, "u1")
 	if _, err := c.Subscribe(ctxT(t), &protocol.SubscribeRequest{Channel: "live:g"}); err != nil {
 		t.Fatal(err)
