@@ -357,7 +357,9 @@ func (c *Client) handleConnect(ctx context.Context, id uint32, req *protocol.Con
 	c.mu.Lock()
 	c.authenticated = true
 	c.cred = cred
-	c.staleTimer.Stop()
+	if c.staleTimer != nil {
+		c.staleTimer.Stop()
+	}
 	c.mu.Unlock()
 	n.registerClient(c)
 	c.armExpiry()
