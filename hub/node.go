@@ -45,6 +45,10 @@ type Node struct {
 	// connection is counted after Shutdown began waiting for them.
 	connMu sync.Mutex
 
+	resubMu      sync.Mutex
+	resubPending map[string]struct{}
+	resubReady   chan struct{}
+
 	runCtx    context.Context
 	runCancel context.CancelFunc
 	running   atomic.Bool
@@ -78,6 +82,9 @@ func New(cfg Config) (*Node, error) {
 		clients:    make(map[string]*Client),
 		users:      make(map[string]map[*Client]struct{}),
 		brokerErr:  make(chan error, 1),
+
+		resubPending: make(map[string]struct{}),
+		resubReady:   make(chan struct{}, 1),
 	}
 	for i := range cfg.Namespaces {
 		ns := cfg.Namespaces[i]
@@ -120,9 +127,10 @@ func (n *Node) Run() error {
 			n.brokerErr <- err
 		}
 	}()
-	n.bgWG.Add(2)
+	n.bgWG.Add(3)
 	go func() { defer n.bgWG.Done(); n.reportLoop() }()
 	go func() { defer n.bgWG.Done(); n.presenceLoop() }()
+	go func() { defer n.bgWG.Done(); n.resubscribeLoop() }()
 	n.reportNode()
 	return nil
 }

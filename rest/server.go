@@ -30,6 +30,8 @@ type Options struct {
 	Static http.Handler
 	// Logger receives request errors. Nil means slog.Default().
 	Logger *slog.Logger
+	// V1 mounts the commerce API under /v1 when its Shop is set.
+	V1 V1Options
 }
 
 // New returns the HTTP handler.
@@ -62,6 +64,15 @@ func New(o Options) http.Handler {
 	}
 	api := &serverAPI{node: o.Node, key: o.APIKey, maxBody: o.MaxBodyBytes, log: o.Logger}
 	r.POST("/api/:method", api.handle)
+	if o.V1.Shop != nil {
+		if o.V1.Logger == nil {
+			o.V1.Logger = o.Logger
+		}
+		if o.V1.MaxBodyBytes == 0 {
+			o.V1.MaxBodyBytes = o.MaxBodyBytes
+		}
+		mountV1(r, o.V1)
+	}
 	if o.Static != nil {
 		r.NoRoute(gin.WrapH(o.Static))
 	}

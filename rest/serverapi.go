@@ -108,23 +108,61 @@ func (a *serverAPI) toAPIError(method string, err error) (int, apiError) {
 	return http.StatusOK, errAPIInternal
 }
 
-// decode reads a request strictly: unknown fields and wrong types are
-// refused with the field named.
-func decode(body []byte, v any) error {
+// decodeError is a body that could not be read; Field names the JSON field
+// at fault when there is one.
+type decodeError struct {
+	Field string
+	Msg   string
+}
+
+func (e *decodeError) Error() string {
+	if e.Field != "" {
+		return fmt.Sprintf("field %q: %s", e.Field, e.Msg)
+	}
+	return e.Msg
+}
+
+// decodeStrict reads a JSON object strictly: unknown fields, wrong types and
+// trailing data are refused with the field named.
+func decodeStrict(body []byte, v any) *decodeError {
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		var te *json.UnmarshalTypeError
 		if errors.As(err, &te) {
-			return badRequest{fmt.Sprintf("field %q: expected %s", te.Field, te.Type)}
+			return &decodeError{Field: te.Field, Msg: "expected " + jsonTypeName(te.Type.Kind().String())}
 		}
-		if strings.HasPrefix(err.Error(), "json: unknown field") {
-			return badRequest{strings.TrimPrefix(err.Error(), "json: ")}
+		if f, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
+			return &decodeError{Field: strings.Trim(f, `"`), Msg: "unknown field"}
 		}
-		return badRequest{"malformed JSON: " + err.Error()}
+		return &decodeError{Msg: "malformed JSON: " + strings.TrimPrefix(err.Error(), "json: ")}
 	}
 	if dec.More() {
-		return badRequest{"trailing data after the JSON object"}
+		return &decodeError{Msg: "trailing data after the JSON object"}
+	}
+	return nil
+}
+
+func jsonTypeName(kind string) string {
+	switch kind {
+	case "int", "int8", "int16", "int32", "int64", "uint", "uint8", "uint16", "uint32", "uint64", "float32", "float64":
+		return "a number"
+	case "string":
+		return "a string"
+	case "bool":
+		return "true or false"
+	case "slice", "array":
+		return "an array"
+	case "map", "struct", "ptr":
+		return "an object"
+	}
+	return kind
+}
+
+// decode reads a server API request strictly.
+func decode(body []byte, v any) error {
+	if err := decodeStrict(body, v); err != nil {
+		return badRequest{err.Error()}
 	}
 	return nil
 }

@@ -44,6 +44,15 @@ type Config struct {
 	CommandRate        float64
 	CommandBurst       int
 	MaxAPIBodyBytes    int
+
+	PaymentGateway     string
+	MidtransServerKey  string
+	MidtransBaseURL    string
+	PaymentExpiry      time.Duration
+	ReservationTTL     time.Duration
+	StockEventInterval time.Duration
+	WebhookURL         string
+	WebhookSecret      string
 }
 
 // Setting describes one setting: its flag, its variable, its default and what it does.
@@ -106,6 +115,28 @@ func Settings() []Setting {
 			intSetter(func(c *Config) *int { return &c.CommandBurst })},
 		{"max-api-body-bytes", "LIVEHUB_MAX_API_BODY_BYTES", "1048576", "Largest request body the HTTP APIs accept (413 past it).",
 			intSetter(func(c *Config) *int { return &c.MaxAPIBodyBytes })},
+		{"payment-gateway", "LIVEHUB_PAYMENT_GATEWAY", "simulated", "simulated (a pay endpoint settles orders; for development) or midtrans.",
+			func(c *Config, v string) error {
+				if v != "simulated" && v != "midtrans" {
+					return errors.New("must be simulated or midtrans")
+				}
+				c.PaymentGateway = v
+				return nil
+			}},
+		{"midtrans-server-key", "LIVEHUB_MIDTRANS_SERVER_KEY", "", "Midtrans server key: authenticates Snap calls and verifies notification signatures. Required with -payment-gateway midtrans.",
+			func(c *Config, v string) error { c.MidtransServerKey = v; return nil }},
+		{"midtrans-base-url", "LIVEHUB_MIDTRANS_BASE_URL", "https://app.sandbox.midtrans.com", "Snap API base URL; https://app.midtrans.com in production.",
+			func(c *Config, v string) error { c.MidtransBaseURL = v; return nil }},
+		{"payment-expiry", "LIVEHUB_PAYMENT_EXPIRY", "15m", "How long the buyer has to pay a charge at the gateway.",
+			durationSetter(func(c *Config) *time.Duration { return &c.PaymentExpiry })},
+		{"reservation-ttl", "LIVEHUB_RESERVATION_TTL", "16m", "How long checked-out units stay reserved for payment; never shorter than the payment expiry.",
+			durationSetter(func(c *Config) *time.Duration { return &c.ReservationTTL })},
+		{"stock-event-interval", "LIVEHUB_STOCK_EVENT_INTERVAL", "250ms", "Least time between two flash_sale.stock events of a sale; the change to zero is sent at once.",
+			durationSetter(func(c *Config) *time.Duration { return &c.StockEventInterval })},
+		{"webhook-url", "LIVEHUB_WEBHOOK_URL", "", "URL that receives order events as signed POSTs. Empty sends none.",
+			func(c *Config, v string) error { c.WebhookURL = v; return nil }},
+		{"webhook-secret", "LIVEHUB_WEBHOOK_SECRET", "", "HMAC-SHA256 secret of the X-LiveHub-Signature header on webhook POSTs.",
+			func(c *Config, v string) error { c.WebhookSecret = v; return nil }},
 	}
 }
 
@@ -175,6 +206,15 @@ func Load(args []string, getenv func(string) string, stderr io.Writer) (*Config,
 		if err := s.set(c, *values[i]); err != nil {
 			return nil, fmt.Errorf("-%s (%s) = %q: %w", s.Flag, s.Env, *values[i], err)
 		}
+	}
+	if c.ReservationTTL < c.PaymentExpiry {
+		return nil, errors.New("-reservation-ttl (LIVEHUB_RESERVATION_TTL) must not be shorter than -payment-expiry (LIVEHUB_PAYMENT_EXPIRY): a buyer could pay for units already back on sale")
+	}
+	if c.PaymentGateway == "midtrans" && c.MidtransServerKey == "" {
+		return nil, errors.New("-payment-gateway midtrans needs -midtrans-server-key (LIVEHUB_MIDTRANS_SERVER_KEY)")
+	}
+	if c.WebhookURL != "" && c.WebhookSecret == "" {
+		return nil, errors.New("-webhook-url (LIVEHUB_WEBHOOK_URL) needs -webhook-secret (LIVEHUB_WEBHOOK_SECRET)")
 	}
 	if c.NamespacesFile != "" {
 		ns, err := readNamespaces(c.NamespacesFile)

@@ -1,0 +1,594 @@
+// Package shop runs LiveHub's commerce: it turns host and buyer requests
+// into store decisions, charges through the payment gateway, and tells the
+// room, the buyer and the studio what happened as realtime events.
+package shop
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/livehub/livehub/internal/commerce"
+)
+
+// Actor is who calls: the user of a verified token.
+type Actor struct {
+	UserID string
+	Name   string
+	Roles  []string
+}
+
+// HasRole reports whether the actor holds role r.
+func (a Actor) HasRole(r string) bool {
+	for _, have := range a.Roles {
+		if have == r {
+			return true
+		}
+	}
+	return false
+}
+
+// Publisher delivers an event's JSON into a hub channel.
+type Publisher interface {
+	Publish(ctx context.Context, channel string, data []byte, idempotencyKey string) error
+}
+
+// Charger creates the gateway charge of an order.
+type Charger interface {
+	Name() string
+	CreateCharge(ctx context.Context, o commerce.Order) (commerce.Payment, error)
+}
+
+// EventLog keeps order events for the merchant's own systems.
+type EventLog interface {
+	Append(ctx context.Context, orderID string, e commerce.Event) error
+}
+
+// Config configures a Service. Zero values take the defaults given per field.
+type Config struct {
+	Store     commerce.Store
+	Publisher Publisher
+	Charger   Charger
+	// Log receives order events; nil keeps none.
+	Log EventLog
+	// ReservationTTL is how long a reservation waits for payment. It must
+	// not be shorter than the gateway's payment expiry, so no buyer pays
+	// for units already back on sale. Zero means 15 minutes.
+	ReservationTTL time.Duration
+	// StockInterval is the least time between two flash_sale.stock events
+	// of one sale; changes in between are coalesced (latest wins), and the
+	// change to zero is always sent at once. Zero means 250ms.
+	StockInterval time.Duration
+	// SweepInterval is how often expired reservations are looked for. Zero means 1s.
+	SweepInterval time.Duration
+	// MaxQuantity bounds units per checkout. Zero means 10.
+	MaxQuantity int
+	Now         func() time.Time
+	Logger      *slog.Logger
+}
+
+// Service is the commerce service. Run drives its background work.
+type Service struct {
+	cfg   Config
+	store commerce.Store
+	log   *slog.Logger
+
+	stockMu      sync.Mutex
+	stockPending map[string]string // sale id -> stream id, waiting for a flush
+	stockLast    map[string]time.Time
+	stockKick    chan struct{}
+
+	timersMu sync.Mutex
+	timers   map[*time.Timer]struct{}
+	closed   bool
+	wg       sync.WaitGroup
+}
+
+// New returns a Service.
+func New(cfg Config) (*Service, error) {
+	if cfg.Store == nil || cfg.Publisher == nil || cfg.Charger == nil {
+		return nil, errors.New("shop: Store, Publisher and Charger are required")
+	}
+	if cfg.ReservationTTL <= 0 {
+		cfg.ReservationTTL = 15 * time.Minute
+	}
+	if cfg.StockInterval <= 0 {
+		cfg.StockInterval = 250 * time.Millisecond
+	}
+	if cfg.SweepInterval <= 0 {
+		cfg.SweepInterval = time.Second
+	}
+	if cfg.MaxQuantity <= 0 {
+		cfg.MaxQuantity = 10
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	return &Service{
+		cfg: cfg, store: cfg.Store, log: cfg.Logger,
+		stockPending: make(map[string]string),
+		stockLast:    make(map[string]time.Time),
+		stockKick:    make(chan struct{}, 1),
+		timers:       make(map[*time.Timer]struct{}),
+	}, nil
+}
+
+// Channels of the hub the service publishes into.
+func liveChannel(streamID string) string   { return "live:" + streamID }
+func studioChannel(streamID string) string { return "studio:" + streamID }
+func userChannel(userID string) string     { return "user:#" + userID }
+
+// emit publishes an event into channels. Realtime events are best effort
+// once the store decided: a failure is logged, never undoes the decision.
+func (s *Service) emit(ctx context.Context, typ string, data any, idem string, channels ...string) {
+	ev, err := commerce.NewEvent(typ, s.cfg.Now(), data)
+	if err != nil {
+		s.log.Error("encode event", "type", typ, "err", err)
+		return
+	}
+	b, _ := json.Marshal(ev)
+	for _, ch := range channels {
+		key := ""
+		if idem != "" {
+			key = idem + "@" + ch
+		}
+		if err := s.cfg.Publisher.Publish(ctx, ch, b, key); err != nil {
+			s.log.Warn("publish event", "type", typ, "channel", ch, "err", err)
+		}
+	}
+}
+
+func (s *Service) appendLog(ctx context.Context, typ string, o commerce.Order) {
+	if s.cfg.Log == nil {
+		return
+	}
+	ev, err := commerce.NewEvent(typ, s.cfg.Now(), o)
+	if err != nil {
+		return
+	}
+	if err := s.cfg.Log.Append(ctx, o.ID, ev); err != nil {
+		s.log.Error("order event log append failed", "order", o.ID, "type", typ, "err", err)
+	}
+}
+
+// CreateStream starts a live stream hosted by the actor.
+func (s *Service) CreateStream(ctx context.Context, a Actor, title string) (commerce.Stream, error) {
+	if !a.HasRole("host") && !a.HasRole("admin") {
+		return commerce.Stream{}, commerce.Errorf(commerce.EFORBIDDEN, "only hosts start streams")
+	}
+	title = strings.TrimSpace(title)
+	if title == "" || utf8.RuneCountInString(title) > 200 {
+		return commerce.Stream{}, commerce.FieldError("title", "must be 1 to 200 characters")
+	}
+	st := commerce.Stream{ID: commerce.NewID("str"), HostID: a.UserID, Title: title, State: commerce.StreamLive, CreatedAt: s.cfg.Now().UTC()}
+	if err := s.store.CreateStream(ctx, st); err != nil {
+		return commerce.Stream{}, err
+	}
+	s.emit(ctx, commerce.EventStreamStarted, st, "stream.started:"+st.ID, liveChannel(st.ID), studioChannel(st.ID))
+	return st, nil
+}
+
+// GetStream returns a stream.
+func (s *Service) GetStream(ctx context.Context, id string) (commerce.Stream, error) {
+	return s.store.GetStream(ctx, id)
+}
+
+func (s *Service) ownStream(ctx context.Context, a Actor, id string) (commerce.Stream, error) {
+	st, err := s.store.GetStream(ctx, id)
+	if err != nil {
+		return st, err
+	}
+	if st.HostID != a.UserID && !a.HasRole("admin") {
+		return st, commerce.Errorf(commerce.EFORBIDDEN, "only the stream's host may do this")
+	}
+	return st, nil
+}
+
+// EndStream ends the actor's stream.
+func (s *Service) EndStream(ctx context.Context, a Actor, id string) (commerce.Stream, error) {
+	if _, err := s.ownStream(ctx, a, id); err != nil {
+		return commerce.Stream{}, err
+	}
+	st, err := s.store.EndStream(ctx, id, s.cfg.Now().UTC())
+	if err != nil {
+		return st, err
+	}
+	s.emit(ctx, commerce.EventStreamEnded, st, "stream.ended:"+st.ID, liveChannel(st.ID), studioChannel(st.ID))
+	return st, nil
+}
+
+// FlashSaleInput is what a host sends to launch a sale.
+type FlashSaleInput struct {
+	Product          commerce.Product `json:"product"`
+	Price            int64            `json:"price"`
+	Quantity         int              `json:"quantity"`
+	PerUserLimit     int              `json:"per_user_limit"`
+	CountdownSeconds int              `json:"countdown_seconds"`
+	DurationSeconds  int              `json:"duration_seconds"`
+}
+
+func (in *FlashSaleInput) validate() error {
+	switch {
+	case strings.TrimSpace(in.Product.ID) == "":
+		return commerce.FieldError("product.id", "is required")
+	case strings.TrimSpace(in.Product.Name) == "" || utf8.RuneCountInString(in.Product.Name) > 200:
+		return commerce.FieldError("product.name", "must be 1 to 200 characters")
+	case in.Price <= 0 || in.Price > 1_000_000_000:
+		return commerce.FieldError("price", "must be a whole number of rupiah between 1 and 1,000,000,000")
+	case in.Quantity <= 0 || in.Quantity > 1_000_000:
+		return commerce.FieldError("quantity", "must be between 1 and 1,000,000")
+	case in.PerUserLimit <= 0 || in.PerUserLimit > in.Quantity:
+		return commerce.FieldError("per_user_limit", "must be between 1 and quantity")
+	case in.CountdownSeconds < 0 || in.CountdownSeconds > 86400:
+		return commerce.FieldError("countdown_seconds", "must be between 0 and 86400")
+	case in.DurationSeconds <= 0 || in.DurationSeconds > 7*86400:
+		return commerce.FieldError("duration_seconds", "must be between 1 and 604800")
+	}
+	return nil
+}
+
+// CreateFlashSale launches a sale on the actor's live stream: the room gets
+// flash_sale.scheduled now, flash_sale.started at the end of the countdown
+// and flash_sale.ended when it is over.
+func (s *Service) CreateFlashSale(ctx context.Context, a Actor, streamID string, in FlashSaleInput) (commerce.FlashSale, error) {
+	st, err := s.ownStream(ctx, a, streamID)
+	if err != nil {
+		return commerce.FlashSale{}, err
+	}
+	if st.State != commerce.StreamLive {
+		return commerce.FlashSale{}, commerce.Errorf(commerce.ECONFLICT, "the stream has ended")
+	}
+	if err := in.validate(); err != nil {
+		return commerce.FlashSale{}, err
+	}
+	now := s.cfg.Now().UTC()
+	sale := commerce.FlashSale{
+		ID: commerce.NewID("fs"), StreamID: st.ID, HostID: st.HostID,
+		Product: in.Product, Price: in.Price, Quantity: in.Quantity, PerUserLimit: in.PerUserLimit,
+		StartsAt:  now.Add(time.Duration(in.CountdownSeconds) * time.Second).Truncate(time.Millisecond),
+		StockLeft: in.Quantity,
+	}
+	sale.EndsAt = sale.StartsAt.Add(time.Duration(in.DurationSeconds) * time.Second)
+	if err := s.store.CreateFlashSale(ctx, sale); err != nil {
+		return commerce.FlashSale{}, err
+	}
+	sale.State = sale.StateAt(now)
+	s.emit(ctx, commerce.EventFlashSaleScheduled, sale, "fs.scheduled:"+sale.ID, liveChannel(st.ID), studioChannel(st.ID))
+	s.at(sale.StartsAt, func() { s.announce(sale.ID, commerce.EventFlashSaleStarted) })
+	s.at(sale.EndsAt, func() { s.announce(sale.ID, commerce.EventFlashSaleEnded) })
+	return sale, nil
+}
+
+// at runs f at t on a timer the service owns; Close stops the timers.
+func (s *Service) at(t time.Time, f func()) {
+	s.timersMu.Lock()
+	defer s.timersMu.Unlock()
+	if s.closed {
+		return
+	}
+	var tm *time.Timer
+	s.wg.Add(1)
+	tm = time.AfterFunc(time.Until(t), func() {
+		defer s.wg.Done()
+		s.timersMu.Lock()
+		_, live := s.timers[tm]
+		delete(s.timers, tm)
+		s.timersMu.Unlock()
+		if live {
+			f()
+		}
+	})
+	s.timers[tm] = struct{}{}
+}
+
+// announce publishes a lifecycle event of a sale with its current figures.
+// The idempotency key makes it once per sale even when several nodes send it.
+func (s *Service) announce(saleID, typ string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	sale, err := s.GetFlashSale(ctx, saleID)
+	if err != nil {
+		s.log.Warn("announce sale", "sale", saleID, "event", typ, "err", err)
+		return
+	}
+	if typ == commerce.EventFlashSaleStarted && sale.State == commerce.SaleEnded {
+		return
+	}
+	s.emit(ctx, typ, sale, typ+":"+sale.ID, liveChannel(sale.StreamID), studioChannel(sale.StreamID))
+}
+
+// GetFlashSale returns a sale with its state now.
+func (s *Service) GetFlashSale(ctx context.Context, id string) (commerce.FlashSale, error) {
+	sale, err := s.store.GetFlashSale(ctx, id)
+	if err != nil {
+		return sale, err
+	}
+	sale.State = sale.StateAt(s.cfg.Now())
+	return sale, nil
+}
+
+// EndFlashSale ends a sale early (its host or an admin).
+func (s *Service) EndFlashSale(ctx context.Context, a Actor, id string) (commerce.FlashSale, error) {
+	sale, err := s.store.GetFlashSale(ctx, id)
+	if err != nil {
+		return sale, err
+	}
+	if sale.HostID != a.UserID && !a.HasRole("admin") {
+		return sale, commerce.Errorf(commerce.EFORBIDDEN, "only the sale's host may end it")
+	}
+	sale, err = s.store.EndFlashSale(ctx, id, s.cfg.Now().UTC())
+	if err != nil {
+		return sale, err
+	}
+	sale.State = sale.StateAt(s.cfg.Now())
+	s.emit(ctx, commerce.EventFlashSaleEnded, sale, commerce.EventFlashSaleEnded+":"+sale.ID, liveChannel(sale.StreamID), studioChannel(sale.StreamID))
+	return sale, nil
+}
+
+// CheckoutInput is a buyer's checkout body.
+type CheckoutInput struct {
+	FlashSaleID string `json:"flash_sale_id"`
+	Quantity    int    `json:"quantity"`
+}
+
+// Checkout reserves units for the buyer and creates the payment charge. The
+// same idempotency key with the same body returns the same order (created
+// false); with another body it is EIDEMPOTENCY.
+func (s *Service) Checkout(ctx context.Context, a Actor, in CheckoutInput, idemKey string) (commerce.Order, bool, error) {
+	if a.UserID == "" {
+		return commerce.Order{}, false, commerce.Errorf(commerce.EUNAUTHORIZED, "sign in to buy")
+	}
+	if strings.TrimSpace(in.FlashSaleID) == "" {
+		return commerce.Order{}, false, commerce.FieldError("flash_sale_id", "is required")
+	}
+	if in.Quantity <= 0 || in.Quantity > s.cfg.MaxQuantity {
+		return commerce.Order{}, false, commerce.FieldError("quantity", "must be between 1 and %d", s.cfg.MaxQuantity)
+	}
+	if idemKey == "" || len(idemKey) > 200 {
+		return commerce.Order{}, false, commerce.FieldError("Idempotency-Key", "header is required (1 to 200 characters)")
+	}
+	sum := sha256.Sum256([]byte(fmt.Sprintf("%s\x00%d", in.FlashSaleID, in.Quantity)))
+	now := s.cfg.Now().UTC()
+	res, err := s.store.Reserve(ctx, commerce.ReserveRequest{
+		SaleID: in.FlashSaleID, BuyerID: a.UserID, BuyerName: a.Name, Quantity: in.Quantity,
+		IdempotencyKey: a.UserID + ":" + idemKey, RequestHash: hex.EncodeToString(sum[:]),
+		OrderID: commerce.NewID("ord"), Now: now, ReservedUntil: now.Add(s.cfg.ReservationTTL),
+	})
+	if err != nil {
+		return commerce.Order{}, false, err
+	}
+	o := res.Order
+	if res.Replayed {
+		if o.Payment.Gateway == "" && o.Status == commerce.OrderPendingPayment {
+			// The first attempt reserved but did not get its charge made.
+			o, err = s.charge(ctx, o)
+		}
+		return o, false, err
+	}
+	o, err = s.charge(ctx, o)
+	if err != nil {
+		// No charge, no order: put the units back at once.
+		if _, rerr := s.release(ctx, o.ID, commerce.OrderCancelled); rerr != nil {
+			s.log.Error("release after failed charge", "order", o.ID, "err", rerr)
+		}
+		return commerce.Order{}, false, err
+	}
+	s.stockChanged(o.FlashSaleID, o.StreamID, res.StockLeft)
+	s.emit(ctx, commerce.EventOrderPlaced, placedTicker(o), "", liveChannel(o.StreamID))
+	s.emit(ctx, commerce.EventOrderCreated, o, "order.created:"+o.ID, userChannel(o.BuyerID), studioChannel(o.StreamID))
+	s.appendLog(ctx, commerce.EventOrderCreated, o)
+	return o, true, nil
+}
+
+func (s *Service) charge(ctx context.Context, o commerce.Order) (commerce.Order, error) {
+	p, err := s.cfg.Charger.CreateCharge(ctx, o)
+	if err != nil {
+		var ce *commerce.Error
+		if !errors.As(err, &ce) {
+			err = &commerce.Error{Code: commerce.EUNAVAILABLE, Message: "the payment gateway is not answering; try again", Err: err}
+		}
+		return o, err
+	}
+	return s.store.SetPayment(ctx, o.ID, p)
+}
+
+// placedTicker is the room's view of a purchase: no buyer id, a masked name.
+func placedTicker(o commerce.Order) map[string]any {
+	return map[string]any{
+		"flash_sale_id": o.FlashSaleID,
+		"quantity":      o.Quantity,
+		"buyer":         MaskName(o.BuyerName),
+	}
+}
+
+// MaskName shows a buyer to the room without naming them: "Budi Santoso"
+// becomes "B*** S***".
+func MaskName(name string) string {
+	fields := strings.Fields(name)
+	if len(fields) == 0 {
+		return "***"
+	}
+	for i, f := range fields {
+		r, _ := utf8.DecodeRuneInString(f)
+		fields[i] = string(r) + "***"
+	}
+	return strings.Join(fields, " ")
+}
+
+// GetOrder returns an order to its buyer, the stream's host, or an admin.
+func (s *Service) GetOrder(ctx context.Context, a Actor, id string) (commerce.Order, error) {
+	o, err := s.store.GetOrder(ctx, id)
+	if err != nil {
+		return o, err
+	}
+	if o.BuyerID != a.UserID && o.HostID != a.UserID && !a.HasRole("admin") {
+		// Not found rather than forbidden: order ids are not to be probed.
+		return commerce.Order{}, commerce.Errorf(commerce.ENOTFOUND, "no such order")
+	}
+	return o, nil
+}
+
+// ListMyOrders returns the actor's orders, newest first.
+func (s *Service) ListMyOrders(ctx context.Context, a Actor, limit int) ([]commerce.Order, error) {
+	if limit <= 0 || limit > 100 {
+		limit = 50
+	}
+	return s.store.ListOrdersByBuyer(ctx, a.UserID, limit)
+}
+
+// MarkPaid applies a settled payment: the order turns paid once, and the
+// buyer and the studio hear of it.
+func (s *Service) MarkPaid(ctx context.Context, orderID string, p commerce.Payment) (commerce.Order, error) {
+	tr, err := s.store.MarkPaid(ctx, orderID, p, s.cfg.Now().UTC())
+	if err != nil {
+		return tr.Order, err
+	}
+	if tr.Changed {
+		o := tr.Order
+		s.emit(ctx, commerce.EventOrderPaid, o, "order.paid:"+o.ID, userChannel(o.BuyerID), studioChannel(o.StreamID))
+		s.appendLog(ctx, commerce.EventOrderPaid, o)
+	}
+	return tr.Order, nil
+}
+
+// Release ends a pending order as expired or cancelled and puts its units
+// back on sale, once.
+func (s *Service) Release(ctx context.Context, orderID string, to commerce.OrderStatus) (commerce.Order, error) {
+	tr, err := s.release(ctx, orderID, to)
+	return tr.Order, err
+}
+
+func (s *Service) release(ctx context.Context, orderID string, to commerce.OrderStatus) (commerce.Transition, error) {
+	tr, err := s.store.Release(ctx, orderID, to, s.cfg.Now().UTC())
+	if err != nil || !tr.Changed {
+		return tr, err
+	}
+	o := tr.Order
+	typ := commerce.EventOrderExpired
+	if to == commerce.OrderCancelled {
+		typ = commerce.EventOrderCancelled
+	}
+	s.stockChanged(o.FlashSaleID, o.StreamID, tr.StockLeft)
+	if o.Payment.Gateway != "" {
+		// A charge existed: the buyer and studio saw the order.
+		s.emit(ctx, typ, o, typ+":"+o.ID, userChannel(o.BuyerID), studioChannel(o.StreamID))
+		s.appendLog(ctx, typ, o)
+	}
+	return tr, nil
+}
+
+// SweepExpired releases reservations past their deadline. Any node may
+// sweep: the store releases each order once.
+func (s *Service) SweepExpired(ctx context.Context) (int, error) {
+	ids, err := s.store.DueReservations(ctx, s.cfg.Now(), 500)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, id := range ids {
+		tr, err := s.release(ctx, id, commerce.OrderExpired)
+		if err != nil {
+			s.log.Warn("expire reservation", "order", id, "err", err)
+			continue
+		}
+		if tr.Changed {
+			n++
+		}
+	}
+	return n, nil
+}
+
+// Run sweeps expired reservations and flushes coalesced stock events until
+// ctx is done, then stops the sale timers.
+func (s *Service) Run(ctx context.Context) {
+	sweep := time.NewTicker(s.cfg.SweepInterval)
+	defer sweep.Stop()
+	flush := time.NewTicker(s.cfg.StockInterval / 2)
+	defer flush.Stop()
+	defer s.stopTimers()
+	for {
+		select {
+		case <-ctx.Done():
+			s.flushStock(context.Background(), true)
+			return
+		case <-sweep.C:
+			if _, err := s.SweepExpired(ctx); err != nil && ctx.Err() == nil {
+				s.log.Warn("sweep expired reservations", "err", err)
+			}
+		case <-flush.C:
+			s.flushStock(ctx, false)
+		case <-s.stockKick:
+			s.flushStock(ctx, false)
+		}
+	}
+}
+
+func (s *Service) stopTimers() {
+	s.timersMu.Lock()
+	s.closed = true
+	for tm := range s.timers {
+		if tm.Stop() {
+			s.wg.Done()
+		}
+		delete(s.timers, tm)
+	}
+	s.timersMu.Unlock()
+	s.wg.Wait()
+}
+
+// stockChanged marks a sale's stock for the next flush; a sale that ran
+// out is flushed at once, so the final zero is never coalesced away.
+func (s *Service) stockChanged(saleID, streamID string, left int) {
+	s.stockMu.Lock()
+	s.stockPending[saleID] = streamID
+	if left <= 0 {
+		s.stockLast[saleID] = time.Time{}
+	}
+	s.stockMu.Unlock()
+	if left <= 0 {
+		select {
+		case s.stockKick <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// flushStock publishes the current stock of every sale whose stock changed
+// and whose last event is older than the interval (or all, when final). The
+// value is read from the store at flush time, so the latest wins.
+func (s *Service) flushStock(ctx context.Context, final bool) {
+	now := time.Now()
+	due := make(map[string]string)
+	s.stockMu.Lock()
+	for sale, stream := range s.stockPending {
+		if final || now.Sub(s.stockLast[sale]) >= s.cfg.StockInterval {
+			due[sale] = stream
+			delete(s.stockPending, sale)
+			s.stockLast[sale] = now
+		}
+	}
+	s.stockMu.Unlock()
+	for saleID, streamID := range due {
+		sale, err := s.GetFlashSale(ctx, saleID)
+		if err != nil {
+			s.log.Warn("read stock", "sale", saleID, "err", err)
+			continue
+		}
+		data := map[string]any{"flash_sale_id": sale.ID, "stock_left": sale.StockLeft, "quantity": sale.Quantity, "sold": sale.Sold}
+		s.emit(ctx, commerce.EventFlashSaleStock, data, "", liveChannel(streamID), studioChannel(streamID))
+		if sale.StockLeft == 0 && sale.State == commerce.SaleSoldOut {
+			s.emit(ctx, commerce.EventFlashSaleSoldOut, data, "", liveChannel(streamID))
+		}
+	}
+}
