@@ -96,6 +96,10 @@ func (e *MemoryEngine) Run(ctx context.Context, h BrokerEventHandler) error {
 	e.handler = h
 	e.handlerMu.Unlock()
 	<-ctx.Done()
+	// Nothing is delivered once Run has returned.
+	e.handlerMu.Lock()
+	e.handler = nil
+	e.handlerMu.Unlock()
 	return nil
 }
 
@@ -233,6 +237,8 @@ func (e *MemoryEngine) History(ctx context.Context, channel string, opts History
 	var selected []*Publication
 	if opts.Since == nil {
 		selected = st.pubs
+	} else if opts.Since.Offset >= st.offset {
+		selected = nil
 	} else {
 		from := opts.Since.Offset + 1
 		i := sort.Search(len(st.pubs), func(i int) bool { return st.pubs[i].Offset >= from })

@@ -122,8 +122,10 @@ func (c *Client) serve() {
 	go c.writeLoop()
 	c.readLoop()
 	c.close(DisconnectConnectionClosed)
-	c.cleanup()
+	// The writer sends the close frame; cleanup cancels the connection's
+	// context, so it waits for the writer to be done.
 	<-c.writerDone
+	c.cleanup()
 }
 
 func (c *Client) readLoop() {
