@@ -74,7 +74,11 @@ func New(o Options) http.Handler {
 		mountV1(r, o.V1)
 	}
 	if o.Static != nil {
-		r.NoRoute(gin.WrapH(o.Static))
+		// gin presets 404 for unmatched routes; the static handler decides.
+		r.NoRoute(func(c *gin.Context) {
+			c.Status(http.StatusOK)
+			o.Static.ServeHTTP(c.Writer, c.Request)
+		})
 	}
 	return r
 }

@@ -312,8 +312,9 @@ func apiDisconnect(ctx context.Context, n *hub.Node, body []byte) (any, error) {
 	}
 	d := hub.DisconnectForceNoReconnect
 	if req.Disconnect != nil {
-		if req.Disconnect.Code < 3000 || req.Disconnect.Code > 4999 {
-			return nil, badRequest{`field "disconnect.code": must be within 3000-4999`}
+		// 3000 means the peer went away; it cannot be sent.
+		if req.Disconnect.Code < 3001 || req.Disconnect.Code > 4999 {
+			return nil, badRequest{`field "disconnect.code": must be within 3001-4999`}
 		}
 		if len(req.Disconnect.Reason) > 100 {
 			return nil, badRequest{`field "disconnect.reason": at most 100 bytes`}
@@ -430,14 +431,18 @@ func apiChannels(ctx context.Context, n *hub.Node, body []byte) (any, error) {
 			return nil, err
 		}
 	}
-	// A trailing '*' is the only wildcard: a prefix match.
-	prefix := strings.TrimSuffix(req.Pattern, "*")
+	// A trailing '*' is the only wildcard: a prefix match. Without it the
+	// pattern names one channel.
+	prefix, wildcard := strings.CutSuffix(req.Pattern, "*")
 	chans, err := n.Channels(ctx, prefix)
 	if err != nil {
 		return nil, err
 	}
 	out := make(map[string]gin.H, len(chans))
 	for ch, cnt := range chans {
+		if req.Pattern != "" && !wildcard && ch != req.Pattern {
+			continue
+		}
 		out[ch] = gin.H{"num_clients": cnt}
 	}
 	return gin.H{"channels": out}, nil

@@ -20,6 +20,7 @@ import (
 	"github.com/livehub/livehub/internal/auth"
 	"github.com/livehub/livehub/internal/config"
 	"github.com/livehub/livehub/internal/hubauth"
+	"github.com/livehub/livehub/internal/shop"
 	"github.com/livehub/livehub/rest"
 	"github.com/livehub/livehub/web"
 )
@@ -34,6 +35,10 @@ type Main struct {
 	stdout   io.Writer
 	registry *prometheus.Registry
 	engine   io.Closer
+	shop     *shop.Service
+	v1       rest.V1Options
+	shopStop context.CancelFunc
+	cancel   context.CancelFunc
 	listener net.Listener
 	server   *http.Server
 	errc     chan error
@@ -66,7 +71,7 @@ func NewMain(args []string, getenv func(string) string, stdout, stderr io.Writer
 	if err != nil {
 		return nil, fmt.Errorf("LIVEHUB_JWT_SECRET: %w", err)
 	}
-	broker, presence, registry, closer, err := openEngine(cfg, logger)
+	broker, presence, registry, store, closer, err := openEngine(cfg, logger)
 	if err != nil {
 		return nil, err
 	}
@@ -97,6 +102,12 @@ func NewMain(args []string, getenv func(string) string, stdout, stderr io.Writer
 		return nil, err
 	}
 	m.Node = node
+	m.shop, m.v1, err = newShop(m, store)
+	if err != nil {
+		_ = closer.Close()
+		return nil, err
+	}
+	m.v1.Tokens = verifier
 	handler := rest.New(rest.Options{
 		Node:         node,
 		WebSocket:    hub.NewWebSocketHandler(node, hub.HandlerOptions{AllowedOrigins: cfg.AllowedOrigins}),
@@ -105,6 +116,7 @@ func NewMain(args []string, getenv func(string) string, stdout, stderr io.Writer
 		Gatherer:     m.registry,
 		Static:       web.Handler(),
 		Logger:       logger,
+		V1:           m.v1,
 	})
 	m.server = &http.Server{
 		Handler:           handler,
@@ -141,6 +153,7 @@ func randomHex(n int) string {
 
 // Run listens and starts serving; it returns once the node accepts sockets.
 func (m *Main) Run(ctx context.Context) error {
+	ctx, m.cancel = context.WithCancel(ctx)
 	ln, err := net.Listen("tcp", m.Config.HTTPAddr)
 	if err != nil {
 		return err
@@ -150,6 +163,13 @@ func (m *Main) Run(ctx context.Context) error {
 		_ = ln.Close()
 		return err
 	}
+	shopCtx, shopStop := context.WithCancel(context.Background())
+	m.shopStop = shopStop
+	m.wg.Add(1)
+	go func() {
+		defer m.wg.Done()
+		m.shop.Run(shopCtx)
+	}()
 	m.wg.Add(1)
 	go func() {
 		defer m.wg.Done()
@@ -185,6 +205,12 @@ func (m *Main) Close() error {
 		m.Logger.Info("livehub shutting down", "grace", m.Config.ShutdownGrace.String())
 		errNode := m.Node.Shutdown(ctx)
 		errHTTP := m.server.Shutdown(ctx)
+		if m.shopStop != nil {
+			m.shopStop()
+		}
+		if m.cancel != nil {
+			m.cancel()
+		}
 		m.wg.Wait()
 		errEngine := m.engine.Close()
 		m.closeErr = errors.Join(errNode, errHTTP, errEngine)

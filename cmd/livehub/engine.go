@@ -1,23 +1,52 @@
 package main
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
+	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/livehub/livehub/hub"
+	"github.com/livehub/livehub/hub/redisengine"
+	"github.com/livehub/livehub/internal/commerce"
 	"github.com/livehub/livehub/internal/config"
+	"github.com/livehub/livehub/internal/memstore"
 )
+
+// redisLogger routes go-redis's own messages (failed dials while Redis is
+// down) into the structured log.
+type redisLogger struct{ log *slog.Logger }
+
+func (l redisLogger) Printf(ctx context.Context, format string, v ...any) {
+	l.log.WarnContext(ctx, fmt.Sprintf(format, v...), "component", "go-redis")
+}
 
 type nopCloser struct{}
 
 func (nopCloser) Close() error { return nil }
 
 // openEngine picks the engine: memory without Redis, Redis with it.
-func openEngine(cfg *config.Config, _ *slog.Logger) (hub.Broker, hub.PresenceManager, hub.NodeRegistry, io.Closer, error) {
+func openEngine(cfg *config.Config, log *slog.Logger) (hub.Broker, hub.PresenceManager, hub.NodeRegistry, commerce.Store, io.Closer, error) {
 	if cfg.RedisURL == "" {
 		m := hub.NewMemoryEngine()
-		return m, m, m, nopCloser{}, nil
+		return m, m, m, memstore.New(memstore.Options{}), nopCloser{}, nil
 	}
-	return nil, nil, nil, nil, errors.New("LIVEHUB_REDIS_URL: the Redis engine is not built into this binary yet")
+	redis.SetLogger(redisLogger{log})
+	e, err := redisengine.New(redisengine.Options{URL: cfg.RedisURL, Prefix: cfg.RedisPrefix, Logger: log})
+	if err != nil {
+		return nil, nil, nil, nil, nil, err
+	}
+	// A Redis that is down at start is not fatal: the engine reconnects by
+	// itself, and clients get temporary errors meanwhile.
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := e.Ping(ctx); err != nil {
+		log.Error("redis does not answer yet; retrying in the background", "err", err)
+	}
+	_ = e.Close()
+	return nil, nil, nil, nil, nil, errors.New("LIVEHUB_REDIS_URL: the Redis commerce store is not built into this binary yet")
 }

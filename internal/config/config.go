@@ -193,7 +193,9 @@ func Load(args []string, getenv func(string) string, stderr io.Writer) (*Config,
 		if v, ok := lookup(getenv, s.Env); ok {
 			def = v
 		}
-		values[i] = fs.String(s.Flag, def, s.Usage+" ("+s.Env+")")
+		v := &flagValue{s: def, isBool: s.Default == "true" || s.Default == "false"}
+		values[i] = &v.s
+		fs.Var(v, s.Flag, s.Usage+" ("+s.Env+")")
 	}
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -244,3 +246,14 @@ func readNamespaces(path string) ([]hub.NamespaceOptions, error) {
 	}
 	return ns, nil
 }
+
+// flagValue holds a setting's text; boolean settings accept a bare flag
+// ("-dev" means "-dev=true").
+type flagValue struct {
+	s      string
+	isBool bool
+}
+
+func (f *flagValue) String() string     { return f.s }
+func (f *flagValue) Set(v string) error { f.s = v; return nil }
+func (f *flagValue) IsBoolFlag() bool   { return f.isBool }

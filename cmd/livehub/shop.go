@@ -1,0 +1,64 @@
+package main
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/livehub/livehub/hub"
+	"github.com/livehub/livehub/internal/commerce"
+	"github.com/livehub/livehub/internal/config"
+	"github.com/livehub/livehub/internal/payment"
+	"github.com/livehub/livehub/internal/shop"
+	"github.com/livehub/livehub/rest"
+)
+
+// hubPublisher lets the shop publish events into hub channels.
+type hubPublisher struct{ node *hub.Node }
+
+func (p hubPublisher) Publish(ctx context.Context, channel string, data []byte, idem string) error {
+	_, err := p.node.Publish(ctx, channel, data, hub.PublishRequest{IdempotencyKey: idem})
+	return err
+}
+
+// gateway builds the configured payment gateway and, for gateways that
+// notify, the webhook handler.
+func gateway(cfg *config.Config, s func() *shop.Service) (shop.Charger, func() rest.NotificationHandler, error) {
+	switch cfg.PaymentGateway {
+	case "midtrans":
+		m, err := payment.NewMidtrans(payment.MidtransOptions{
+			ServerKey: cfg.MidtransServerKey, BaseURL: cfg.MidtransBaseURL, PaymentExpiry: cfg.PaymentExpiry,
+		})
+		if err != nil {
+			return nil, nil, fmt.Errorf("midtrans: %w", err)
+		}
+		return m, func() rest.NotificationHandler { return &shop.Notifications{Shop: s(), Parser: m} }, nil
+	default:
+		return payment.Simulated{Expiry: cfg.PaymentExpiry}, nil, nil
+	}
+}
+
+// newShop builds the commerce service on store.
+func newShop(m *Main, store commerce.Store) (*shop.Service, rest.V1Options, error) {
+	cfg := m.Config
+	var svc *shop.Service
+	charger, notif, err := gateway(cfg, func() *shop.Service { return svc })
+	if err != nil {
+		return nil, rest.V1Options{}, err
+	}
+	svc, err = shop.New(shop.Config{
+		Store:          store,
+		Publisher:      hubPublisher{m.Node},
+		Charger:        charger,
+		ReservationTTL: cfg.ReservationTTL,
+		StockInterval:  cfg.StockEventInterval,
+		Logger:         m.Logger,
+	})
+	if err != nil {
+		return nil, rest.V1Options{}, err
+	}
+	v1 := rest.V1Options{Shop: svc, Simulated: cfg.PaymentGateway == "simulated"}
+	if notif != nil {
+		v1.Notifications = notif()
+	}
+	return svc, v1, nil
+}
