@@ -200,12 +200,14 @@ func (n *Node) HandleControl(data []byte) error {
 		if perr != nil {
 			return perr
 		}
+		// Subscribing talks to the engine, which may be waiting on this very
+		// delivery goroutine: run it aside.
 		for _, c := range clients {
-			go c.serverSubscribe(m.Channel, ns)
+			n.goTracked(func() { c.serverSubscribe(m.Channel, ns) })
 		}
 	case opUnsubscribe:
 		for _, c := range clients {
-			go c.serverUnsubscribe(m.Channel)
+			n.goTracked(func() { c.serverUnsubscribe(m.Channel) })
 		}
 	}
 	return nil
@@ -219,7 +221,9 @@ func (c *Client) serverSubscribe(channel string, ns *NamespaceOptions) {
 	}
 	res, err := c.subscribe(c.ctx, channel, ns, &protocol.SubscribeRequest{Channel: channel})
 	if err != nil {
-		c.node.log.Warn("server subscribe failed", "channel", channel, "err", err)
+		if err != ErrorAlreadySubscribed {
+			c.node.log.Warn("server subscribe failed", "channel", channel, "err", err)
+		}
 		return
 	}
 	data, err := protocol.DefaultJsonReplyEncoder.Encode(&protocol.Reply{Push: &protocol.Push{

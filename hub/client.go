@@ -132,8 +132,15 @@ func (c *Client) readLoop() {
 	for {
 		typ, data, err := c.conn.Read(c.ctx)
 		if err != nil {
-			if websocket.CloseStatus(err) == websocket.StatusMessageTooBig {
-				c.node.metrics.disconnects.WithLabelValues("1009").Inc()
+			if errors.Is(err, websocket.ErrMessageTooBig) {
+				// The library answered 1009 itself; count it as such.
+				c.mu.Lock()
+				if !c.closed {
+					c.closed, c.disconnect = true, Disconnect{Code: uint32(websocket.StatusMessageTooBig), Reason: "message too big"}
+					c.node.metrics.disconnects.WithLabelValues("1009").Inc()
+				}
+				c.mu.Unlock()
+				c.queue.close()
 			}
 			return
 		}
@@ -568,6 +575,14 @@ func (c *Client) subscribe(ctx context.Context, channel string, ns *NamespaceOpt
 		pending:     true,
 	}
 	c.mu.Lock()
+	if _, ok := c.subs[channel]; ok {
+		c.mu.Unlock()
+		return nil, ErrorAlreadySubscribed
+	}
+	if len(c.subs) >= n.cfg.MaxChannelsPerConn {
+		c.mu.Unlock()
+		return nil, ErrorLimitExceeded.WithMessage("too many subscriptions")
+	}
 	c.subs[channel] = sub
 	c.mu.Unlock()
 	if err := n.addSubscriber(ctx, channel, c); err != nil {

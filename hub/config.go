@@ -58,8 +58,8 @@ type Config struct {
 	// waits for the pong before closing the socket (3012). Zero means 25s and 10s.
 	PingInterval time.Duration
 	PongTimeout  time.Duration
-	// PresenceTTL is how often presence entries are refreshed, a third of
-	// the engine's presence expiry. Zero means 20s.
+	// PresenceRefresh is how often presence entries are refreshed; keep it
+	// well under the engine's presence expiry. Zero means 20s.
 	PresenceRefresh time.Duration
 	// HistoryMaxLimit caps the publications one history call returns. Zero means 1000.
 	HistoryMaxLimit int

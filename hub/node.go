@@ -38,8 +38,10 @@ type Node struct {
 
 	// clientWG counts connection goroutines so shutdown can wait for them.
 	clientWG sync.WaitGroup
-	// bgWG counts the node's own goroutines.
-	bgWG sync.WaitGroup
+	// bgWG counts the node's own goroutines; taskWG the short tasks it
+	// starts for control messages.
+	bgWG   sync.WaitGroup
+	taskWG sync.WaitGroup
 
 	// connMu orders acquireConn against the start of a shutdown, so no
 	// connection is counted after Shutdown began waiting for them.
@@ -161,6 +163,7 @@ func (n *Node) Shutdown(ctx context.Context) error {
 			<-done
 			err = ctx.Err()
 		}
+		n.taskWG.Wait()
 		rctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		_ = n.cfg.Registry.RemoveNode(rctx, n.id)
 		cancel()
@@ -179,6 +182,21 @@ func (n *Node) acquireConn() bool {
 	}
 	n.clientWG.Add(1)
 	return true
+}
+
+// goTracked runs f on a goroutine that Shutdown waits for; once the node
+// drains, f is not run.
+func (n *Node) goTracked(f func()) {
+	n.connMu.Lock()
+	defer n.connMu.Unlock()
+	if n.draining.Load() {
+		return
+	}
+	n.taskWG.Add(1)
+	go func() {
+		defer n.taskWG.Done()
+		f()
+	}()
 }
 
 // Draining reports whether the node is shutting down; /readyz uses it so the

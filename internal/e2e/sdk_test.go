@@ -136,28 +136,56 @@ func raceEnabled() bool {
 	return false
 }
 
+var (
+	buildOnce sync.Once
+	builtBin  string
+	buildErr  error
+	buildDir  string
+)
+
+// TestMain removes the binary the tests share.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if buildDir != "" {
+		_ = os.RemoveAll(buildDir)
+	}
+	os.Exit(code)
+}
+
+// buildServer compiles cmd/livehub once per test run (with -race when the
+// tests run with it) and returns the binary.
 func buildServer(t *testing.T, root string) string {
 	t.Helper()
-	goBin, err := exec.LookPath("go")
-	if err != nil {
-		t.Fatalf("go is not on PATH: %v", err)
+	buildOnce.Do(func() {
+		goBin, err := exec.LookPath("go")
+		if err != nil {
+			buildErr = fmt.Errorf("go is not on PATH: %w", err)
+			return
+		}
+		if buildDir, err = os.MkdirTemp("", "livehub-e2e-"); err != nil {
+			buildErr = err
+			return
+		}
+		bin := filepath.Join(buildDir, "livehub")
+		args := []string{"build", "-o", bin}
+		if raceEnabled() {
+			args = append(args, "-race")
+		}
+		args = append(args, "./cmd/livehub")
+		ctx, cancel := context.WithTimeout(context.Background(), buildTimeout)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, goBin, args...)
+		cmd.Dir = root
+		if out, err := cmd.CombinedOutput(); err != nil {
+			buildErr = fmt.Errorf("go %s: %w\n%s", strings.Join(args, " "), err, out)
+			return
+		}
+		builtBin = bin
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
 	}
-	bin := filepath.Join(t.TempDir(), "livehub")
-	args := []string{"build", "-o", bin}
-	if raceEnabled() {
-		args = append(args, "-race")
-	}
-	args = append(args, "./cmd/livehub")
-	ctx, cancel := context.WithTimeout(context.Background(), buildTimeout)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, goBin, args...)
-	cmd.Dir = root
-	started := time.Now()
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go %s: %v\n%s", strings.Join(args, " "), err, out)
-	}
-	t.Logf("built %s in %s (go %s)", bin, time.Since(started).Round(time.Millisecond), strings.Join(args, " "))
-	return bin
+	return builtBin
 }
 
 type server struct {
@@ -181,7 +209,7 @@ func freeAddr(t *testing.T) string {
 	return addr
 }
 
-func startServer(ctx context.Context, t *testing.T, bin string) *server {
+func startServer(ctx context.Context, t *testing.T, bin string, env ...string) *server {
 	t.Helper()
 	s := &server{addr: freeAddr(t), log: &lockedBuffer{}, done: make(chan struct{})}
 	s.cmd = exec.CommandContext(ctx, bin)
@@ -193,6 +221,7 @@ func startServer(ctx context.Context, t *testing.T, bin string) *server {
 		"LIVEHUB_SHUTDOWN_GRACE="+shutdownGrace.String(),
 		"LIVEHUB_LOG_LEVEL=debug",
 	)
+	s.cmd.Env = append(s.cmd.Env, env...)
 	if os.Getenv("GORACE") == "" {
 		// A race-enabled binary otherwise sleeps a second before exiting,
 		// which would count against the shutdown grace.
