@@ -203,8 +203,18 @@ func (m *Main) Close() error {
 		ctx, cancel := context.WithTimeout(context.Background(), m.Config.ShutdownTimeout)
 		defer cancel()
 		m.Logger.Info("livehub shutting down", "grace", m.Config.ShutdownGrace.String())
+		start := time.Now()
 		errNode := m.Node.Shutdown(ctx)
-		errHTTP := m.server.Shutdown(ctx)
+		m.Logger.Info("node drained", "took", time.Since(start).String())
+		// In-flight requests get a moment to finish; connections that never
+		// sent a request would otherwise hold Shutdown for seconds.
+		hctx, hcancel := context.WithTimeout(ctx, httpDrainTimeout)
+		errHTTP := m.server.Shutdown(hctx)
+		hcancel()
+		if errors.Is(errHTTP, context.DeadlineExceeded) {
+			errHTTP = m.server.Close()
+		}
+		m.Logger.Info("http server stopped", "took", time.Since(start).String())
 		if m.shopStop != nil {
 			m.shopStop()
 		}
@@ -212,12 +222,16 @@ func (m *Main) Close() error {
 			m.cancel()
 		}
 		m.wg.Wait()
+		m.Logger.Info("background work stopped", "took", time.Since(start).String())
 		errEngine := m.engine.Close()
 		m.closeErr = errors.Join(errNode, errHTTP, errEngine)
 		m.Logger.Info("livehub stopped")
 	})
 	return m.closeErr
 }
+
+// httpDrainTimeout bounds the wait for in-flight HTTP requests at shutdown.
+const httpDrainTimeout = time.Second
 
 func engineName(cfg *config.Config) string {
 	if cfg.RedisURL == "" {

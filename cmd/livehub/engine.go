@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -15,6 +14,7 @@ import (
 	"github.com/livehub/livehub/internal/commerce"
 	"github.com/livehub/livehub/internal/config"
 	"github.com/livehub/livehub/internal/memstore"
+	"github.com/livehub/livehub/internal/redisstore"
 )
 
 // redisLogger routes go-redis's own messages (failed dials while Redis is
@@ -47,6 +47,6 @@ func openEngine(cfg *config.Config, log *slog.Logger) (hub.Broker, hub.PresenceM
 	if err := e.Ping(ctx); err != nil {
 		log.Error("redis does not answer yet; retrying in the background", "err", err)
 	}
-	_ = e.Close()
-	return nil, nil, nil, nil, nil, errors.New("LIVEHUB_REDIS_URL: the Redis commerce store is not built into this binary yet")
+	store := redisstore.New(e.Client(), redisstore.Options{Prefix: cfg.RedisPrefix})
+	return e, e, e, store, e, nil
 }

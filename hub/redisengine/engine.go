@@ -289,3 +289,8 @@ func unavailable(err error) bool {
 	}
 	return false
 }
+
+// Client returns the engine's Redis client, so other parts of a node (the
+// commerce store) share its connections and its URL handling. Closing the
+// engine closes it.
+func (e *Engine) Client() redis.UniversalClient { return e.client }

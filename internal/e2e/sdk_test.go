@@ -29,7 +29,7 @@ const (
 	// shutdownGrace is the server's LIVEHUB_SHUTDOWN_GRACE; it must exit
 	// within it (plus process teardown) after SIGTERM.
 	shutdownGrace  = time.Second
-	shutdownMargin = time.Second
+	shutdownMargin = 2 * time.Second
 	pingInterval   = 2 * time.Second
 	jwtSecret      = "e2e-interop-secret-0123456789abcdef"
 	apiKey         = "e2e-interop-api-key"

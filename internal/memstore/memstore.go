@@ -135,7 +135,7 @@ func (s *Store) EndStream(_ context.Context, id string, at time.Time) (commerce.
 		return commerce.Stream{}, commerce.Errorf(commerce.ENOTFOUND, "no such stream")
 	}
 	if st.State == commerce.StreamEnded {
-		return copyStream(st), commerce.Errorf(commerce.ECONFLICT, "the stream has already ended")
+		return commerce.Stream{}, commerce.Errorf(commerce.ECONFLICT, "the stream has already ended")
 	}
 	at = ms(at)
 	st.State, st.EndedAt = commerce.StreamEnded, &at
@@ -189,7 +189,7 @@ func (s *Store) EndFlashSale(_ context.Context, id string, at time.Time) (commer
 		return commerce.FlashSale{}, commerce.Errorf(commerce.ENOTFOUND, "no such flash sale")
 	}
 	if sl.EndedAt != nil || !at.Before(sl.EndsAt) {
-		return sl.copy(), commerce.Errorf(commerce.ECONFLICT, "the flash sale has already ended")
+		return commerce.FlashSale{}, commerce.Errorf(commerce.ECONFLICT, "the flash sale has already ended")
 	}
 	sl.EndedAt = &at
 	return sl.copy(), nil
@@ -357,7 +357,7 @@ func (s *Store) SetPayment(_ context.Context, orderID string, p commerce.Payment
 		return commerce.Order{}, errNoOrder()
 	}
 	if o.Status.Final() {
-		return o.copy(), commerce.Errorf(commerce.ECONFLICT, "the order is %s", o.Status)
+		return commerce.Order{}, commerce.Errorf(commerce.ECONFLICT, "the order is %s", o.Status)
 	}
 	o.Payment = copyPayment(p)
 	return o.copy(), nil
@@ -377,8 +377,7 @@ func (s *Store) MarkPaid(_ context.Context, orderID string, p commerce.Payment, 
 		return commerce.Transition{Order: o.copy(), StockLeft: sl.StockLeft}, nil
 	case commerce.OrderPendingPayment:
 	default:
-		return commerce.Transition{Order: o.copy(), StockLeft: sl.StockLeft},
-			commerce.Errorf(commerce.ECONFLICT, "the order is %s", o.Status)
+		return commerce.Transition{}, commerce.Errorf(commerce.ECONFLICT, "the order is %s", o.Status)
 	}
 	at = ms(at)
 	o.Status, o.Payment, o.PaidAt, o.UpdatedAt = commerce.OrderPaid, copyPayment(p), &at, at

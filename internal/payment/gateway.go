@@ -51,6 +51,7 @@ const (
 	OutcomeReversed
 )
 
+// String returns the outcome's name, for logs.
 func (o Outcome) String() string {
 	switch o {
 	case OutcomeNone:

@@ -60,6 +60,19 @@ func (s Simulated) CreateCharge(ctx context.Context, o commerce.Order) (commerce
 	}, nil
 }
 
+// Settlement is the notification a simulated payment of o amounts to, so the
+// simulated pay endpoint takes the same path as a gateway's notification.
+func (Simulated) Settlement(o commerce.Order) Notification {
+	return Notification{
+		OrderID:     o.ID,
+		Status:      "settlement",
+		Outcome:     OutcomePaid,
+		Reference:   "sim-" + o.ID,
+		Method:      SimulatedName,
+		GrossAmount: o.Amount,
+	}
+}
+
 // validateOrder checks what every gateway needs of an order.
 func validateOrder(o commerce.Order) error {
 	switch {

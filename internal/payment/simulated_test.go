@@ -55,3 +55,14 @@ func TestSimulated_EscapesOrderIDInURL(t *testing.T) {
 		t.Errorf("RedirectURL = %q", p.RedirectURL)
 	}
 }
+
+func TestSimulated_SettlementPassesVerifyAmount(t *testing.T) {
+	o := testOrder()
+	n := payment.Simulated{}.Settlement(o)
+	if n.Outcome != payment.OutcomePaid || n.OrderID != o.ID || n.Reference != "sim-"+o.ID {
+		t.Errorf("settlement = %+v", n)
+	}
+	if err := payment.VerifyAmount(n, o); err != nil {
+		t.Errorf("VerifyAmount: %v", err)
+	}
+}

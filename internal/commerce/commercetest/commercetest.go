@@ -10,7 +10,8 @@
 //   - Checks run in this order: request fields (EINVALID), idempotency key
 //     (EIDEMPOTENCY), sale (ENOTFOUND), replay, window (ENOTSTARTED, EENDED),
 //     per-user limit (ELIMIT), stock (ESOLDOUT). A replay is answered even
-//     after the sale ended.
+//     after the sale ended. An order id already used by another request is
+//     ECONFLICT.
 //   - An idempotency key binds the request hash, the sale and the buyer; any
 //     of them different is EIDEMPOTENCY. A request whose first attempt failed
 //     (sold out, say) is decided again when retried with the same key.

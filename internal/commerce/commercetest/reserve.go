@@ -1,6 +1,8 @@
 package commercetest
 
 import (
+	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -212,7 +214,38 @@ func testIdempotency(t *testing.T, newStore func(t *testing.T) commerce.Store) {
 		}
 	})
 
-	t.Run("KeysDoNotCrossBuyersWithoutAKey", func(t *testing.T) {
+	t.Run("ConcurrentRetriesMakeOneOrder", func(t *testing.T) {
+		f := newFixture(t, newStore(t))
+		const n = 20
+		var (
+			mu    sync.Mutex
+			ids   = map[string]int{}
+			fresh int
+			wg    sync.WaitGroup
+		)
+		for i := range n {
+			wg.Go(func() {
+				res, err := f.st.Reserve(ctx(t), keyed(f, "buyer1", fmt.Sprintf("ord_%d", i), 2, "k1", "h1"))
+				if err != nil {
+					t.Errorf("Reserve: %v", err)
+					return
+				}
+				mu.Lock()
+				defer mu.Unlock()
+				ids[res.Order.ID]++
+				if !res.Replayed {
+					fresh++
+				}
+			})
+		}
+		wg.Wait()
+		if len(ids) != 1 || fresh != 1 {
+			t.Fatalf("orders %v, %d not replayed; want one order made once", ids, fresh)
+		}
+		f.wantStock(t, saleQty-2, 0)
+	})
+
+	t.Run("WithoutAKeyEveryRequestCounts", func(t *testing.T) {
 		f := newFixture(t, newStore(t))
 		f.reserve(t, "buyer1", "ord_1", 1)
 		f.reserve(t, "buyer1", "ord_2", 1)

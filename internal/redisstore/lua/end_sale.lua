@@ -1,0 +1,27 @@
+-- end_sale.lua: ends a flash sale early, once. A sale whose end time has
+-- passed is ended already.
+--
+-- KEYS[1]  sale hash
+--
+-- ARGV[1]  end time, Unix ms
+-- ARGV[2]  token of this call: a retry of the call that ended the sale
+--          succeeds again instead of finding it ended
+--
+-- Returns {"ok", field, value, ...} with the sale after the change, or
+-- {"err", code, message}.
+
+local s = redis.call("hmget", KEYS[1], "ends", "ended", "etok")
+if not s[1] then
+  return {"err", "not_found", "no such flash sale"}
+end
+if not (s[2] and s[3] == ARGV[2]) then
+  if s[2] or tonumber(ARGV[1]) >= tonumber(s[1]) then
+    return {"err", "conflict", "the flash sale has already ended"}
+  end
+  redis.call("hset", KEYS[1], "ended", ARGV[1], "etok", ARGV[2])
+end
+local r = {"ok"}
+for _, v in ipairs(redis.call("hgetall", KEYS[1])) do
+  r[#r + 1] = v
+end
+return r
