@@ -20,6 +20,7 @@ import (
 	"github.com/livehub/livehub/internal/auth"
 	"github.com/livehub/livehub/internal/config"
 	"github.com/livehub/livehub/internal/hubauth"
+	"github.com/livehub/livehub/internal/orderevents"
 	"github.com/livehub/livehub/internal/shop"
 	"github.com/livehub/livehub/rest"
 	"github.com/livehub/livehub/web"
@@ -35,6 +36,8 @@ type Main struct {
 	stdout   io.Writer
 	registry *prometheus.Registry
 	engine   io.Closer
+	events   orderevents.Log
+	webhook  *orderevents.Webhook
 	shop     *shop.Service
 	v1       rest.V1Options
 	shopStop context.CancelFunc
@@ -71,16 +74,17 @@ func NewMain(args []string, getenv func(string) string, stdout, stderr io.Writer
 	if err != nil {
 		return nil, fmt.Errorf("LIVEHUB_JWT_SECRET: %w", err)
 	}
-	broker, presence, registry, store, closer, err := openEngine(cfg, logger)
+	eng, err := openEngine(cfg, logger)
 	if err != nil {
 		return nil, err
 	}
-	m.engine = closer
+	m.engine, m.events = eng.closer, eng.events
+	closer := eng.closer
 	node, err := hub.New(hub.Config{
 		Version:            version,
-		Broker:             broker,
-		Presence:           presence,
-		Registry:           registry,
+		Broker:             eng.broker,
+		Presence:           eng.presence,
+		Registry:           eng.registry,
 		Namespaces:         cfg.Namespaces,
 		Tokens:             hubauth.New(verifier),
 		AllowAnonymous:     cfg.AllowAnonymous,
@@ -102,12 +106,22 @@ func NewMain(args []string, getenv func(string) string, stdout, stderr io.Writer
 		return nil, err
 	}
 	m.Node = node
-	m.shop, m.v1, err = newShop(m, store)
+	m.shop, m.v1, err = newShop(m, eng.store)
 	if err != nil {
 		_ = closer.Close()
 		return nil, err
 	}
 	m.v1.Tokens = verifier
+	if cfg.WebhookURL != "" {
+		m.webhook, err = orderevents.NewWebhook(orderevents.Options{
+			URL: cfg.WebhookURL, Secret: cfg.WebhookSecret, Log: eng.events,
+			Logger: logger, Registerer: m.registry,
+		})
+		if err != nil {
+			_ = closer.Close()
+			return nil, fmt.Errorf("LIVEHUB_WEBHOOK_URL: %w", err)
+		}
+	}
 	handler := rest.New(rest.Options{
 		Node:         node,
 		WebSocket:    hub.NewWebSocketHandler(node, hub.HandlerOptions{AllowedOrigins: cfg.AllowedOrigins}),
@@ -170,6 +184,15 @@ func (m *Main) Run(ctx context.Context) error {
 		defer m.wg.Done()
 		m.shop.Run(shopCtx)
 	}()
+	if m.webhook != nil {
+		m.wg.Add(1)
+		go func() {
+			defer m.wg.Done()
+			if err := m.webhook.Run(shopCtx); err != nil {
+				m.Logger.Error("order webhook stopped", "err", err)
+			}
+		}()
+	}
 	m.wg.Add(1)
 	go func() {
 		defer m.wg.Done()

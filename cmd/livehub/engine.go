@@ -14,6 +14,7 @@ import (
 	"github.com/livehub/livehub/internal/commerce"
 	"github.com/livehub/livehub/internal/config"
 	"github.com/livehub/livehub/internal/memstore"
+	"github.com/livehub/livehub/internal/orderevents"
 	"github.com/livehub/livehub/internal/redisstore"
 )
 
@@ -29,16 +30,26 @@ type nopCloser struct{}
 
 func (nopCloser) Close() error { return nil }
 
+// engine is what a node keeps its shared state in.
+type engine struct {
+	broker   hub.Broker
+	presence hub.PresenceManager
+	registry hub.NodeRegistry
+	store    commerce.Store
+	events   orderevents.Log
+	closer   io.Closer
+}
+
 // openEngine picks the engine: memory without Redis, Redis with it.
-func openEngine(cfg *config.Config, log *slog.Logger) (hub.Broker, hub.PresenceManager, hub.NodeRegistry, commerce.Store, io.Closer, error) {
+func openEngine(cfg *config.Config, log *slog.Logger) (*engine, error) {
 	if cfg.RedisURL == "" {
 		m := hub.NewMemoryEngine()
-		return m, m, m, memstore.New(memstore.Options{}), nopCloser{}, nil
+		return &engine{m, m, m, memstore.New(memstore.Options{}), orderevents.NewMemoryLog(orderevents.MemoryOptions{}), nopCloser{}}, nil
 	}
 	redis.SetLogger(redisLogger{log})
 	e, err := redisengine.New(redisengine.Options{URL: cfg.RedisURL, Prefix: cfg.RedisPrefix, Logger: log})
 	if err != nil {
-		return nil, nil, nil, nil, nil, err
+		return nil, err
 	}
 	// A Redis that is down at start is not fatal: the engine reconnects by
 	// itself, and clients get temporary errors meanwhile.
@@ -47,6 +58,11 @@ func openEngine(cfg *config.Config, log *slog.Logger) (hub.Broker, hub.PresenceM
 	if err := e.Ping(ctx); err != nil {
 		log.Error("redis does not answer yet; retrying in the background", "err", err)
 	}
+	events, err := orderevents.NewRedisLog(orderevents.RedisOptions{Client: e.Client(), Key: cfg.RedisPrefix + ".orderevents", Logger: log})
+	if err != nil {
+		_ = e.Close()
+		return nil, err
+	}
 	store := redisstore.New(e.Client(), redisstore.Options{Prefix: cfg.RedisPrefix})
-	return e, e, e, store, e, nil
+	return &engine{e, e, e, store, events, e}, nil
 }

@@ -7,6 +7,7 @@ import (
 	"github.com/livehub/livehub/hub"
 	"github.com/livehub/livehub/internal/commerce"
 	"github.com/livehub/livehub/internal/config"
+	"github.com/livehub/livehub/internal/orderevents"
 	"github.com/livehub/livehub/internal/payment"
 	"github.com/livehub/livehub/internal/shop"
 	"github.com/livehub/livehub/rest"
@@ -18,6 +19,13 @@ type hubPublisher struct{ node *hub.Node }
 func (p hubPublisher) Publish(ctx context.Context, channel string, data []byte, idem string) error {
 	_, err := p.node.Publish(ctx, channel, data, hub.PublishRequest{IdempotencyKey: idem})
 	return err
+}
+
+// eventLog keeps the shop's order events in the order event log.
+type eventLog struct{ log orderevents.Log }
+
+func (l eventLog) Append(ctx context.Context, orderID string, e commerce.Event) error {
+	return l.log.Append(ctx, orderevents.FromCommerce(orderID, e))
 }
 
 // gateway builds the configured payment gateway and, for gateways that
@@ -51,6 +59,7 @@ func newShop(m *Main, store commerce.Store) (*shop.Service, rest.V1Options, erro
 		Charger:        charger,
 		ReservationTTL: cfg.ReservationTTL,
 		StockInterval:  cfg.StockEventInterval,
+		Log:            eventLog{m.events},
 		Logger:         m.Logger,
 	})
 	if err != nil {
