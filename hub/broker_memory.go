@@ -286,7 +286,9 @@ func (e *MemoryEngine) PresenceStats(_ context.Context, channel string) (Presenc
 	defer e.presenceMu.RUnlock()
 	users := make(map[string]struct{})
 	for _, info := range e.presence[channel] {
-		users[info.UserID] = struct{}{}
+		if info.UserID != "" { // anonymous clients are clients, not users
+			users[info.UserID] = struct{}{}
+		}
 	}
 	return PresenceStats{NumClients: len(e.presence[channel]), NumUsers: len(users)}, nil
 }

@@ -662,6 +662,15 @@ func testPresence(t *testing.T, e Engine) {
 		t.Fatalf("Presence = %+v, want %+v", got, infos)
 	}
 	stats(3, 2)
+	// Anonymous connections are clients, not users.
+	if err := e.AddPresence(ctx, ch, "anon", &hub.ClientInfo{ClientID: "anon"}); err != nil {
+		t.Fatal(err)
+	}
+	stats(4, 2)
+	if err := e.RemovePresence(ctx, ch, "anon", ""); err != nil {
+		t.Fatal(err)
+	}
+	stats(3, 2)
 	// Refreshing an entry counts it once.
 	if err := e.AddPresence(ctx, ch, "c1", infos["c1"]); err != nil {
 		t.Fatal(err)

@@ -5,6 +5,8 @@
 -- KEYS[2]  hash: client id -> client info JSON
 -- KEYS[3]  hash: user id -> number of the user's clients
 --
--- No ARGV. Returns {clients, users}.
+-- No ARGV. Returns {clients, users}; anonymous clients (empty user id) are
+-- clients but no user.
 
-return {redis.call("hlen", KEYS[2]), redis.call("hlen", KEYS[3])}
+local users = redis.call("hlen", KEYS[3]) - redis.call("hexists", KEYS[3], "")
+return {redis.call("hlen", KEYS[2]), users}
