@@ -19,6 +19,10 @@ type PublishRequest struct {
 	IdempotencyKey string
 	// Tags travel with the publication.
 	Tags map[string]string
+	// Ephemeral publications skip history: counters that the next one
+	// supersedes (likes, viewers) must not push the room's chat out of the
+	// recovery window. They carry no offset.
+	Ephemeral bool
 }
 
 // Publish publishes data into a channel, keeping it in history when the
@@ -32,6 +36,9 @@ func (n *Node) Publish(ctx context.Context, channel string, data []byte, req Pub
 		return StreamPosition{}, ErrorBadRequest.WithMessage("data must be a JSON value")
 	}
 	opts := ns.publishOptions()
+	if req.Ephemeral {
+		opts = PublishOptions{}
+	}
 	opts.IdempotencyKey = req.IdempotencyKey
 	opts.Tags = req.Tags
 	sp, _, err := n.cfg.Broker.Publish(ctx, channel, data, opts)

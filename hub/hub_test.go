@@ -979,3 +979,27 @@ func TestServerPublish_RejectsInvalidJSON(t *testing.T) {
 	var v map[string]any
 	_ = json.Unmarshal([]byte(`{}`), &v)
 }
+
+func TestPublish_EphemeralSkipsHistory(t *testing.T) {
+	h := newTestHub(t, nil)
+	c, _ := h.connect(t, "v1")
+	res, err := c.Subscribe(ctxT(t), &protocol.SubscribeRequest{Channel: "live:e"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.node.Publish(ctxT(t), "live:e", []byte(`{"type":"likes.count"}`), hub.PublishRequest{Ephemeral: true}); err != nil {
+		t.Fatal(err)
+	}
+	if p := nextPub(t, c, "live:e"); p.Offset != 0 || string(p.Data) != `{"type":"likes.count"}` {
+		t.Fatalf("ephemeral publication offset %d data %s", p.Offset, p.Data)
+	}
+	// Kept publications go on from the same position: nothing was lost.
+	h.publish(t, "live:e", `{"type":"chat.message"}`)
+	if p := nextPub(t, c, "live:e"); p.Offset != res.Offset+1 {
+		t.Fatalf("offset %d after an ephemeral one, want %d", p.Offset, res.Offset+1)
+	}
+	pubs, _, err := h.node.History(ctxT(t), "live:e", -1, nil, false)
+	if err != nil || len(pubs) != 1 {
+		t.Fatalf("history has %d publications, want only the kept one (%v)", len(pubs), err)
+	}
+}

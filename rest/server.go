@@ -32,6 +32,8 @@ type Options struct {
 	Logger *slog.Logger
 	// V1 mounts the commerce API under /v1 when its Shop is set.
 	V1 V1Options
+	// Room mounts the live room's moderation API when its Room is set.
+	Room RoomOptions
 }
 
 // New returns the HTTP handler.
@@ -72,6 +74,12 @@ func New(o Options) http.Handler {
 			o.V1.MaxBodyBytes = o.MaxBodyBytes
 		}
 		mountV1(r, o.V1)
+	}
+	if o.Room.Room != nil {
+		if o.Room.Logger == nil {
+			o.Room.Logger = o.Logger
+		}
+		MountRoom(r, o.Room)
 	}
 	if o.Static != nil {
 		// gin presets 404 for unmatched routes; the static handler decides.

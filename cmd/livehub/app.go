@@ -21,6 +21,7 @@ import (
 	"github.com/livehub/livehub/internal/config"
 	"github.com/livehub/livehub/internal/hubauth"
 	"github.com/livehub/livehub/internal/orderevents"
+	"github.com/livehub/livehub/internal/room"
 	"github.com/livehub/livehub/internal/shop"
 	"github.com/livehub/livehub/rest"
 	"github.com/livehub/livehub/web"
@@ -39,6 +40,7 @@ type Main struct {
 	events   orderevents.Log
 	webhook  *orderevents.Webhook
 	shop     *shop.Service
+	rooms    *room.Room
 	v1       rest.V1Options
 	shopStop context.CancelFunc
 	cancel   context.CancelFunc
@@ -80,6 +82,11 @@ func NewMain(args []string, getenv func(string) string, stdout, stderr io.Writer
 	}
 	m.engine, m.events = eng.closer, eng.events
 	closer := eng.closer
+	m.rooms, err = room.New(room.Config{Streams: eng.store, State: eng.rooms, Logger: logger, Registerer: m.registry})
+	if err != nil {
+		_ = closer.Close()
+		return nil, err
+	}
 	node, err := hub.New(hub.Config{
 		Version:            version,
 		Broker:             eng.broker,
@@ -87,6 +94,7 @@ func NewMain(args []string, getenv func(string) string, stdout, stderr io.Writer
 		Registry:           eng.registry,
 		Namespaces:         cfg.Namespaces,
 		Tokens:             hubauth.New(verifier),
+		Hooks:              m.rooms.Hooks(hub.Hooks{}),
 		AllowAnonymous:     cfg.AllowAnonymous,
 		MaxFrameBytes:      int64(cfg.MaxFrameBytes),
 		MaxQueueBytes:      cfg.MaxQueueBytes,
@@ -106,6 +114,7 @@ func NewMain(args []string, getenv func(string) string, stdout, stderr io.Writer
 		return nil, err
 	}
 	m.Node = node
+	m.rooms.Bind(node)
 	m.shop, m.v1, err = newShop(m, eng.store)
 	if err != nil {
 		_ = closer.Close()
@@ -131,6 +140,7 @@ func NewMain(args []string, getenv func(string) string, stdout, stderr io.Writer
 		Static:       web.Handler(),
 		Logger:       logger,
 		V1:           m.v1,
+		Room:         rest.RoomOptions{Room: m.rooms, Tokens: verifier},
 	})
 	m.server = &http.Server{
 		Handler:           handler,
@@ -183,6 +193,11 @@ func (m *Main) Run(ctx context.Context) error {
 	go func() {
 		defer m.wg.Done()
 		m.shop.Run(shopCtx)
+	}()
+	m.wg.Add(1)
+	go func() {
+		defer m.wg.Done()
+		m.rooms.Run(shopCtx)
 	}()
 	if m.webhook != nil {
 		m.wg.Add(1)

@@ -16,6 +16,7 @@ import (
 	"github.com/livehub/livehub/internal/memstore"
 	"github.com/livehub/livehub/internal/orderevents"
 	"github.com/livehub/livehub/internal/redisstore"
+	"github.com/livehub/livehub/internal/room"
 )
 
 // redisLogger routes go-redis's own messages (failed dials while Redis is
@@ -37,6 +38,7 @@ type engine struct {
 	registry hub.NodeRegistry
 	store    commerce.Store
 	events   orderevents.Log
+	rooms    room.State
 	closer   io.Closer
 }
 
@@ -44,7 +46,7 @@ type engine struct {
 func openEngine(cfg *config.Config, log *slog.Logger) (*engine, error) {
 	if cfg.RedisURL == "" {
 		m := hub.NewMemoryEngine()
-		return &engine{m, m, m, memstore.New(memstore.Options{}), orderevents.NewMemoryLog(orderevents.MemoryOptions{}), nopCloser{}}, nil
+		return &engine{m, m, m, memstore.New(memstore.Options{}), orderevents.NewMemoryLog(orderevents.MemoryOptions{}), room.NewMemoryState(), nopCloser{}}, nil
 	}
 	redis.SetLogger(redisLogger{log})
 	e, err := redisengine.New(redisengine.Options{URL: cfg.RedisURL, Prefix: cfg.RedisPrefix, Logger: log})
@@ -64,5 +66,6 @@ func openEngine(cfg *config.Config, log *slog.Logger) (*engine, error) {
 		return nil, err
 	}
 	store := redisstore.New(e.Client(), redisstore.Options{Prefix: cfg.RedisPrefix})
-	return &engine{e, e, e, store, events, e}, nil
+	rooms := room.NewRedisState(e.Client(), room.RedisStateOptions{Prefix: cfg.RedisPrefix})
+	return &engine{e, e, e, store, events, rooms, e}, nil
 }

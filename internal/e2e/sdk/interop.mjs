@@ -376,13 +376,27 @@ check(3, 'subscribe to live:room1 and receive API publications in order, data in
 });
 
 // 4
-check(4, 'client publish into live:room1 comes back; anonymous may subscribe but not publish (103)', async () => {
+// startStream opens a live stream through the commerce API as a host and
+// returns its id: chat is accepted only in the room of a live stream.
+async function startStream(title) {
+  const res = await fetch(`${URL_HTTP}/v1/streams`, {
+    method: 'POST',
+    headers: { 'Authorization': `Bearer ${connToken(`host-${RUN}`, { roles: ['host'] })}`, 'Content-Type': 'application/json' },
+    body: JSON.stringify({ title }),
+  });
+  const body = await res.json();
+  assert(res.status === 201 && body.id, `create stream: ${res.status} ${show(body)}`);
+  return body.id;
+}
+
+check(4, 'chat published by a client into a live room comes back as chat.message; anonymous may subscribe but not publish (103)', async () => {
   const user = `u4-${RUN}`;
   const c = newClient('c4', { token: connToken(user, { name: 'Bob' }) });
   const anon = newClient('anon');
   try {
+    const room = `live:${await startStream('interop chat')}`;
     await connected(c);
-    const sub = newSub(c, 'live:room1');
+    const sub = newSub(c, room);
     await subscribed(sub);
     const mark = sub.rec.mark();
     const data = { text: `hi from the sdk ${RUN}` };
@@ -390,8 +404,10 @@ check(4, 'client publish into live:room1 comes back; anonymous may subscribe but
     assert(res && typeof res === 'object', `publish should resolve with an object, got ${show(res)}`);
     const [pub] = await sub.rec.wait('publication', { mark });
     const got = pub.data;
-    const contains = got && typeof got === 'object' && Object.entries(data).every(([k, v]) => isDeepStrictEqual(got[k], v));
-    assert(contains, `own publication should come back carrying ${show(data)}, got ${show(got)}`);
+    const ok = got && got.type === 'chat.message' && got.data && got.data.text === data.text && got.data.name === 'Bob' && got.data.user_id === user;
+    assert(ok, `own chat line should come back as a chat.message with the text and the sender's name, got ${show(got)}`);
+    const refused = await expectReject(() => sub.publish({ text: 'x'.repeat(1000) }), 'an over-long chat line');
+    assertEqual(errCode(refused), 107, `over-long chat line error code (error ${show(refused)})`);
     assert(pub.info && pub.info.user === user, `client publication should carry the publisher's info (user ${user}), got info ${show(pub.info)}`);
     assert(typeof pub.offset === 'number' && pub.offset > 0, `client publication should have an offset, got ${show(pub.offset)}`);
 
