@@ -383,3 +383,46 @@ func TestV1_ExpiredReservationsReleasedOnceUnderConcurrentSweeps(t *testing.T) {
 		t.Fatalf("stock %d after every reservation expired, want 10", got.StockLeft)
 	}
 }
+
+func TestV1_EndStreamSendsSummaryToStudio(t *testing.T) {
+	s := newV1Server(t, time.Minute)
+	host := v1Token(t, "host", auth.RoleHost)
+	stream := s.stream(t, host)
+	sale := s.sale(t, host, stream, 5, 2, 0)
+	buyer := v1Token(t, "buyer", auth.RoleCustomer)
+	code, b, _ := s.call(t, "POST", "/v1/checkout", buyer, "k", fmt.Sprintf(`{"flash_sale_id":%q,"quantity":2}`, sale))
+	var o idOnly
+	_ = json.Unmarshal(b, &o)
+	if code != 201 {
+		t.Fatalf("checkout: %d %s", code, b)
+	}
+	if code, b, _ := s.call(t, "POST", "/v1/payments/simulated/"+o.ID+"/pay", buyer, "", ""); code != 200 {
+		t.Fatalf("pay: %d %s", code, b)
+	}
+	if code, b, _ := s.call(t, "POST", "/v1/streams/"+stream+"/end", host, "", ""); code != 200 {
+		t.Fatalf("end: %d %s", code, b)
+	}
+	pubs, _, err := s.node.History(context.Background(), "studio:"+stream, -1, nil, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var found bool
+	for _, p := range pubs {
+		var ev struct {
+			Type string             `json:"type"`
+			Data shop.StreamSummary `json:"data"`
+		}
+		if json.Unmarshal(p.Data, &ev) == nil && ev.Type == "stream.summary" {
+			found = true
+			if ev.Data.Orders != 1 || ev.Data.Units != 2 || ev.Data.Revenue != 98000 {
+				t.Fatalf("summary %+v, want 1 order, 2 units, Rp 98000", ev.Data)
+			}
+		}
+	}
+	if !found {
+		t.Fatal("no stream.summary in the studio")
+	}
+	if code, _, _ := s.call(t, "POST", "/v1/streams/"+stream+"/end", host, "", ""); code != 409 {
+		t.Fatalf("ending twice: %d, want 409", code)
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"github.com/livehub/livehub/internal/config"
 	"github.com/livehub/livehub/internal/orderevents"
 	"github.com/livehub/livehub/internal/payment"
+	"github.com/livehub/livehub/internal/room"
 	"github.com/livehub/livehub/internal/shop"
 	"github.com/livehub/livehub/rest"
 )
@@ -26,6 +27,14 @@ type eventLog struct{ log orderevents.Log }
 
 func (l eventLog) Append(ctx context.Context, orderID string, e commerce.Event) error {
 	return l.log.Append(ctx, orderevents.FromCommerce(orderID, e))
+}
+
+// roomAudience gives the shop the room's figures for the stream summary.
+type roomAudience struct{ rooms *room.Room }
+
+func (r roomAudience) Audience(ctx context.Context, streamID string) (int, int64, error) {
+	sum, err := r.rooms.Summary(ctx, streamID)
+	return sum.PeakViewers, sum.Likes, err
 }
 
 // gateway builds the configured payment gateway and, for gateways that
@@ -60,6 +69,7 @@ func newShop(m *Main, store commerce.Store) (*shop.Service, rest.V1Options, erro
 		ReservationTTL: cfg.ReservationTTL,
 		StockInterval:  cfg.StockEventInterval,
 		Log:            eventLog{m.events},
+		Rooms:          roomAudience{m.rooms},
 		Logger:         m.Logger,
 	})
 	if err != nil {

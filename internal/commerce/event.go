@@ -22,6 +22,7 @@ type Event struct {
 const (
 	EventStreamStarted      = "stream.started"
 	EventStreamEnded        = "stream.ended"
+	EventStreamSummary      = "stream.summary" // to the studio when a stream ends
 	EventFlashSaleScheduled = "flash_sale.scheduled"
 	EventFlashSaleStarted   = "flash_sale.started"
 	EventFlashSaleStock     = "flash_sale.stock"

@@ -52,8 +52,15 @@ type EventLog interface {
 	Append(ctx context.Context, orderID string, e commerce.Event) error
 }
 
+// RoomSummarizer reports a room's audience figures when its stream ends.
+type RoomSummarizer interface {
+	Audience(ctx context.Context, streamID string) (peakViewers int, likes int64, err error)
+}
+
 // Config configures a Service. Zero values take the defaults given per field.
 type Config struct {
+	// Rooms adds audience figures to the end-of-stream summary; nil leaves them out.
+	Rooms     RoomSummarizer
 	Store     commerce.Store
 	Publisher Publisher
 	Charger   Charger
@@ -205,7 +212,51 @@ func (s *Service) EndStream(ctx context.Context, a Actor, id string) (commerce.S
 		return st, err
 	}
 	s.emit(ctx, commerce.EventStreamEnded, st, "stream.ended:"+st.ID, liveChannel(st.ID), studioChannel(st.ID))
+	if sum, err := s.summary(ctx, st.ID); err != nil {
+		s.log.Warn("stream summary", "stream", st.ID, "err", err)
+	} else {
+		s.emit(ctx, commerce.EventStreamSummary, sum, "stream.summary:"+st.ID, studioChannel(st.ID))
+	}
 	return st, nil
+}
+
+// StreamSummary is the host's end-of-show report.
+type StreamSummary struct {
+	StreamID    string `json:"stream_id"`
+	PeakViewers int    `json:"peak_viewers"`
+	Likes       int64  `json:"likes"`
+	Orders      int    `json:"orders"`
+	Units       int    `json:"units"`
+	Revenue     int64  `json:"revenue"`
+}
+
+// summary adds up the stream's paid orders and, when a room summarizer is
+// set, its audience.
+func (s *Service) summary(ctx context.Context, streamID string) (StreamSummary, error) {
+	sum := StreamSummary{StreamID: streamID}
+	sales, err := s.store.ListFlashSales(ctx, streamID)
+	if err != nil {
+		return sum, err
+	}
+	for _, sale := range sales {
+		orders, err := s.store.ListOrdersBySale(ctx, sale.ID, 0)
+		if err != nil {
+			return sum, err
+		}
+		for _, o := range orders {
+			if o.Status == commerce.OrderPaid {
+				sum.Orders++
+				sum.Units += o.Quantity
+				sum.Revenue += o.Amount
+			}
+		}
+	}
+	if s.cfg.Rooms != nil {
+		if sum.PeakViewers, sum.Likes, err = s.cfg.Rooms.Audience(ctx, streamID); err != nil {
+			return sum, err
+		}
+	}
+	return sum, nil
 }
 
 // FlashSaleInput is what a host sends to launch a sale.
