@@ -356,6 +356,9 @@ func (s *Service) announce(saleID, typ string) {
 	if typ == commerce.EventFlashSaleStarted && sale.State == commerce.SaleEnded {
 		return
 	}
+	if typ == commerce.EventFlashSaleEnded && sale.EndedAt != nil && sale.EndedAt.Before(sale.EndsAt) {
+		return // ended early by its host, who announced it then
+	}
 	s.emit(ctx, typ, sale, typ+":"+sale.ID, liveChannel(sale.StreamID), studioChannel(sale.StreamID))
 }
 
@@ -429,10 +432,8 @@ func (s *Service) Checkout(ctx context.Context, a Actor, in CheckoutInput, idemK
 	}
 	o, err = s.charge(ctx, o)
 	if err != nil {
-		// No charge, no order: put the units back at once.
-		if _, rerr := s.release(ctx, o.ID, commerce.OrderCancelled); rerr != nil {
-			s.log.Error("release after failed charge", "order", o.ID, "err", rerr)
-		}
+		// The reservation stays: a retry with the same Idempotency-Key
+		// charges it again, and one never retried expires with its deadline.
 		return commerce.Order{}, false, err
 	}
 	s.stockChanged(o.FlashSaleID, o.StreamID, res.StockLeft)
