@@ -551,7 +551,17 @@ func (c *Client) authorizeSubscribe(ctx context.Context, ns *NamespaceOptions, c
 		return nil
 	}
 	if len(ns.SubscribeRoles) > 0 && !hasAnyRole(cred.Roles, ns.SubscribeRoles) {
-		if n.cfg.Hooks.OnSubscribe == nil {
+		// The roles refuse; the application may still grant this one user
+		// this one channel (the buyer of an order, say).
+		grant := n.cfg.Hooks.Grant
+		if grant == nil {
+			return ErrorPermissionDenied
+		}
+		ok, err := grant(ctx, c, channel)
+		if err != nil {
+			return toError(err)
+		}
+		if !ok {
 			return ErrorPermissionDenied
 		}
 	}

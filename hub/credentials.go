@@ -48,8 +48,12 @@ var ErrTokenExpired = errors.New("token expired")
 // see an order's channel, how a chat line is checked. Each hook may return an
 // *Error to send the client a precise code and message.
 type Hooks struct {
-	// OnSubscribe is asked after the namespace rules allowed a client
-	// subscription. Nil allows.
+	// Grant is asked when a namespace's SubscribeRoles refuse a user: it
+	// may open the channel to that user all the same (the buyer and courier
+	// of an order, the moderators of a stream). Nil grants nothing.
+	Grant func(ctx context.Context, c *Client, channel string) (bool, error)
+	// OnSubscribe is asked after the namespace rules (or Grant) allowed a
+	// client subscription; an error refuses it. Nil allows.
 	OnSubscribe func(ctx context.Context, c *Client, channel string) error
 	// OnPublish is asked after the namespace rules allowed a client
 	// publication. It returns the data to publish, which may differ from what

@@ -1003,3 +1003,20 @@ func TestPublish_EphemeralSkipsHistory(t *testing.T) {
 		t.Fatalf("history has %d publications, want only the kept one (%v)", len(pubs), err)
 	}
 }
+
+func TestSubscribe_GrantOpensRoleRestrictedChannelToOneUser(t *testing.T) {
+	h := newTestHub(t, func(c *hub.Config) {
+		c.Hooks.Grant = func(_ context.Context, cl *hub.Client, ch string) (bool, error) {
+			return ch == "order:o1" && cl.UserID() == "buyer", nil
+		}
+	})
+	buyer, _ := h.connect(t, "buyer", auth.RoleCustomer)
+	other, _ := h.connect(t, "other", auth.RoleCustomer)
+	if _, err := buyer.Subscribe(ctxT(t), &protocol.SubscribeRequest{Channel: "order:o1"}); err != nil {
+		t.Fatalf("granted subscription refused: %v", err)
+	}
+	_, err := other.Subscribe(ctxT(t), &protocol.SubscribeRequest{Channel: "order:o1"})
+	wantCode(t, err, 103)
+	_, err = buyer.Subscribe(ctxT(t), &protocol.SubscribeRequest{Channel: "studio:1"})
+	wantCode(t, err, 103)
+}
