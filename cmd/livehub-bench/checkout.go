@@ -1,0 +1,302 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/livehub/livehub/internal/auth"
+)
+
+// shopClient calls the commerce API under /v1 with a Bearer token.
+type shopClient struct {
+	base   string
+	client *http.Client
+}
+
+// call sends body as JSON and decodes a 2xx answer into out. Any other
+// status is returned as a *statusError.
+func (s shopClient) call(ctx context.Context, path, token, idem string, body, out any) (int, error) {
+	b, err := json.Marshal(body)
+	if err != nil {
+		return 0, err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.base+path, bytes.NewReader(b))
+	if err != nil {
+		return 0, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+token)
+	if idem != "" {
+		req.Header.Set("Idempotency-Key", idem)
+	}
+	resp, err := s.client.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	rb, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return resp.StatusCode, err
+	}
+	if resp.StatusCode/100 != 2 {
+		var p struct {
+			Code   string `json:"code"`
+			Detail string `json:"detail"`
+		}
+		_ = json.Unmarshal(rb, &p)
+		return resp.StatusCode, &statusError{Status: resp.StatusCode, Code: p.Code, Detail: p.Detail}
+	}
+	if out != nil {
+		if err := json.Unmarshal(rb, out); err != nil {
+			return resp.StatusCode, fmt.Errorf("POST %s: bad body: %w", path, err)
+		}
+	}
+	return resp.StatusCode, nil
+}
+
+// statusError is a non-2xx answer of /v1 (an application/problem+json body).
+type statusError struct {
+	Status int
+	Code   string
+	Detail string
+}
+
+func (e *statusError) Error() string {
+	return fmt.Sprintf("HTTP %d %s: %s", e.Status, e.Code, e.Detail)
+}
+
+// checkoutReport is how the checkout burst went.
+type checkoutReport struct {
+	StreamID     string         `json:"stream_id"`
+	FlashSaleID  string         `json:"flash_sale_id"`
+	Units        int            `json:"units"`
+	PerUserLimit int            `json:"per_user_limit"`
+	Buyers       int            `json:"buyers"`
+	Requests     int            `json:"requests"`
+	Seconds      float64        `json:"seconds"`
+	PerSecond    float64        `json:"per_second"`
+	Latency      latencySummary `json:"latency"`
+	Created      int            `json:"status_201"`
+	SoldOut      int            `json:"status_409_sold_out"`
+	Limit        int            `json:"status_409_limit"`
+	Other        int            `json:"status_other"`
+	// OtherDetail counts the other answers by "status code" (or error).
+	OtherDetail map[string]int `json:"status_other_detail,omitempty"`
+	// Sold is the units of the 201 answers; Oversold is what exceeds Units.
+	Sold     int `json:"units_sold"`
+	Oversold int `json:"oversold"`
+	// Viewers subscribed to the room; ViewersSawZero of them saw
+	// flash_sale.stock with stock_left 0, the last StockZeroSeconds after
+	// the burst began.
+	Viewers          int     `json:"viewers"`
+	ViewersSawZero   int     `json:"viewers_saw_zero"`
+	StockZeroSeconds float64 `json:"stock_zero_seconds"`
+}
+
+// isStockZero reports whether a room publication is flash_sale.stock with
+// stock_left 0.
+func isStockZero(data []byte) bool {
+	if !bytes.Contains(data, []byte(`"flash_sale.stock"`)) {
+		return false
+	}
+	var ev struct {
+		Type string `json:"type"`
+		Data struct {
+			StockLeft *int `json:"stock_left"`
+		} `json:"data"`
+	}
+	if err := json.Unmarshal(data, &ev); err != nil {
+		return false
+	}
+	return ev.Type == "flash_sale.stock" && ev.Data.StockLeft != nil && *ev.Data.StockLeft == 0
+}
+
+// runCheckout plays a host who opens a stream and a flash sale, viewers who
+// watch the room and buyers who all check out at once.
+func runCheckout(ctx context.Context, cfg Config, logw io.Writer, rep *Report) error {
+	signer, err := auth.NewSigner(auth.SignerConfig{Secret: []byte(cfg.Secret)})
+	if err != nil {
+		return err
+	}
+	ttl := cfg.Timeout + time.Hour
+	runID := randomID()
+	hostTok, err := signer.Mint(auth.Claims{Subject: "bench-host-" + runID, Name: "Bench Host", Roles: []auth.Role{auth.RoleHost}}, ttl)
+	if err != nil {
+		return err
+	}
+	clients := sourceClients(cfg.Sources, cfg.BuyerConns)
+	defer closeIdle(clients)
+	shop := shopClient{base: strings.TrimRight(cfg.API, "/"), client: clients[0]}
+
+	var stream struct {
+		ID string `json:"id"`
+	}
+	if _, err := shop.call(ctx, "/v1/streams", hostTok, "", map[string]string{"title": "livehub-bench " + runID}, &stream); err != nil {
+		return fmt.Errorf("create stream: %w", err)
+	}
+	channel := "live:" + stream.ID
+	fmt.Fprintf(logw, "stream %s: connecting %d viewers to %s\n", stream.ID, cfg.Clients, channel)
+
+	var fleets []fleetRunner
+	if cfg.Clients > 0 {
+		fleets, err = startFleets(cfg, kindStock, []string{channel}, 0)
+		if err != nil {
+			return err
+		}
+		defer closeFleets(fleets)
+		rep.addPIDs(fleets)
+		if err := connectFleets(ctx, fleets, rep); err != nil {
+			return err
+		}
+	}
+	rep.connected()
+
+	var sale struct {
+		ID string `json:"id"`
+	}
+	saleIn := map[string]any{
+		"product":           map[string]string{"id": "bench-sku", "name": "Bench item"},
+		"price":             10000,
+		"quantity":          cfg.Units,
+		"per_user_limit":    cfg.PerUserLimit,
+		"countdown_seconds": 0,
+		"duration_seconds":  3600,
+	}
+	if _, err := shop.call(ctx, "/v1/streams/"+stream.ID+"/flash-sales", hostTok, "", saleIn, &sale); err != nil {
+		return fmt.Errorf("create flash sale: %w", err)
+	}
+
+	// Tokens first, so the burst measures checkouts, not signing.
+	tokens := make([]string, cfg.Buyers)
+	for i := range tokens {
+		tokens[i], err = signer.Mint(auth.Claims{
+			Subject: fmt.Sprintf("bench-buyer-%s-%d", runID, i),
+			Name:    "Bench Buyer " + strconv.Itoa(i),
+			Roles:   []auth.Role{auth.RoleCustomer},
+		}, ttl)
+		if err != nil {
+			return err
+		}
+	}
+	fmt.Fprintf(logw, "flash sale %s: %d units; %d buyers × %d checkouts\n", sale.ID, cfg.Units, cfg.Buyers, cfg.Attempts)
+
+	cr := &checkoutReport{
+		StreamID: stream.ID, FlashSaleID: sale.ID, Units: cfg.Units, PerUserLimit: cfg.PerUserLimit,
+		Buyers: cfg.Buyers, Requests: cfg.Buyers * cfg.Attempts, OtherDetail: map[string]int{},
+	}
+	lat := newHistogram()
+	var mu sync.Mutex
+	gate := make(chan struct{})
+	var wg sync.WaitGroup
+	body := map[string]any{"flash_sale_id": sale.ID, "quantity": cfg.Quantity}
+	for i := 0; i < cfg.Buyers; i++ {
+		for a := 0; a < cfg.Attempts; a++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				select {
+				case <-gate:
+				case <-ctx.Done():
+					return
+				}
+				rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+				defer cancel()
+				var order struct {
+					Quantity int `json:"quantity"`
+				}
+				c := shopClient{base: shop.base, client: clients[i%len(clients)]}
+				t0 := time.Now()
+				status, err := c.call(rctx, "/v1/checkout", tokens[i], fmt.Sprintf("bench-%s-%d-%d", runID, i, a), body, &order)
+				lat.Record(time.Since(t0))
+				mu.Lock()
+				defer mu.Unlock()
+				cr.classify(status, order.Quantity, err)
+			}()
+		}
+	}
+	ph := rep.startPhase()
+	start := time.Now()
+	close(gate)
+	wg.Wait()
+	took := time.Since(start)
+	cr.Seconds = took.Seconds()
+	cr.PerSecond = float64(cr.Requests) / took.Seconds()
+	cr.Latency = lat.Snapshot().summary()
+	cr.Oversold = max(0, cr.Sold-cr.Units)
+	if len(cr.OtherDetail) == 0 {
+		cr.OtherDetail = nil
+	}
+	rep.Checkout = cr
+
+	if len(fleets) > 0 {
+		// Short of a sell-out no stock_left 0 is coming: do not wait for it.
+		drain := cfg.Drain
+		if cr.Sold < cr.Units {
+			drain = 0
+		}
+		if err := settleFleets(ctx, fleets, drain); err != nil {
+			return err
+		}
+		rep.endPhase(ph, "checkout burst and its events")
+		res, err := finishFleets(ctx, fleets, rep)
+		if err != nil {
+			return err
+		}
+		cr.Viewers = res.Connect.Connected
+		cr.ViewersSawZero = res.SawZero
+		if res.SawZeroLastNS > 0 {
+			cr.StockZeroSeconds = time.Duration(res.SawZeroLastNS - start.UnixNano()).Seconds()
+		}
+	} else {
+		rep.endPhase(ph, "checkout burst")
+	}
+	return nil
+}
+
+// classify counts one checkout answer.
+func (cr *checkoutReport) classify(status, quantity int, err error) {
+	se, isStatus := err.(*statusError)
+	switch {
+	case err == nil && status == http.StatusCreated:
+		cr.Created++
+		cr.Sold += quantity
+	case isStatus && se.Status == http.StatusConflict && se.Code == "sold_out":
+		cr.SoldOut++
+	case isStatus && se.Status == http.StatusConflict && se.Code == "per_user_limit":
+		cr.Limit++
+	default:
+		cr.Other++
+		key := strconv.Itoa(status)
+		switch {
+		case isStatus:
+			key += " " + se.Code
+		case err != nil:
+			key = "error " + firstLine(err.Error())
+		}
+		cr.OtherDetail[key]++
+	}
+}
+
+func firstLine(s string) string {
+	s, _, _ = strings.Cut(s, "\n")
+	if len(s) > 120 {
+		s = s[:120]
+	}
+	return s
+}
+
+func randomID() string {
+	b := make([]byte, 4)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
