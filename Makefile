@@ -34,8 +34,10 @@ fuzz:
 	$(GO) test ./hub -run '^$$' -fuzz '^FuzzHandleFrame$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./internal/auth -run '^$$' -fuzz '^FuzzVerify$$' -fuzztime $(FUZZTIME)
 
+# The Go benchmarks of docs/benchmarks.md (the load tool's runs are listed there).
 bench:
-	$(GO) test ./hub -run '^$$' -bench . -benchmem
+	$(GO) test ./hub -run '^$$' -bench Broadcast -benchtime 1s
+	$(GO) test ./rest -run '^$$' -bench CheckoutHTTP_Redis -benchtime 5000x
 
 clean:
 	rm -rf bin $(SDK_DIR)/node_modules
