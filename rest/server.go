@@ -34,6 +34,8 @@ type Options struct {
 	V1 V1Options
 	// Room mounts the live room's moderation API when its Room is set.
 	Room RoomOptions
+	// Tracking mounts the courier tracking API when its Tracker is set.
+	Tracking TrackingOptions
 }
 
 // New returns the HTTP handler.
@@ -80,6 +82,12 @@ func New(o Options) http.Handler {
 			o.Room.Logger = o.Logger
 		}
 		MountRoom(r, o.Room)
+	}
+	if o.Tracking.Tracker != nil {
+		if o.Tracking.Logger == nil {
+			o.Tracking.Logger = o.Logger
+		}
+		MountTracking(r, o.Tracking)
 	}
 	if o.Static != nil {
 		// gin presets 404 for unmatched routes; the static handler decides.

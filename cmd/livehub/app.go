@@ -23,6 +23,7 @@ import (
 	"github.com/livehub/livehub/internal/orderevents"
 	"github.com/livehub/livehub/internal/room"
 	"github.com/livehub/livehub/internal/shop"
+	"github.com/livehub/livehub/internal/tracking"
 	"github.com/livehub/livehub/rest"
 	"github.com/livehub/livehub/web"
 )
@@ -41,6 +42,7 @@ type Main struct {
 	webhook  *orderevents.Webhook
 	shop     *shop.Service
 	rooms    *room.Room
+	tracker  *tracking.Tracker
 	v1       rest.V1Options
 	shopStop context.CancelFunc
 	cancel   context.CancelFunc
@@ -87,6 +89,11 @@ func NewMain(args []string, getenv func(string) string, stdout, stderr io.Writer
 		_ = closer.Close()
 		return nil, err
 	}
+	m.tracker, err = tracking.New(tracking.Config{Orders: eng.store, State: eng.tracking, Logger: logger})
+	if err != nil {
+		_ = closer.Close()
+		return nil, err
+	}
 	node, err := hub.New(hub.Config{
 		Version:            version,
 		Broker:             eng.broker,
@@ -94,7 +101,7 @@ func NewMain(args []string, getenv func(string) string, stdout, stderr io.Writer
 		Registry:           eng.registry,
 		Namespaces:         cfg.Namespaces,
 		Tokens:             hubauth.New(verifier),
-		Hooks:              m.rooms.Hooks(hub.Hooks{}),
+		Hooks:              m.tracker.Hooks(m.rooms.Hooks(hub.Hooks{})),
 		AllowAnonymous:     cfg.AllowAnonymous,
 		MaxFrameBytes:      int64(cfg.MaxFrameBytes),
 		MaxQueueBytes:      cfg.MaxQueueBytes,
@@ -115,6 +122,7 @@ func NewMain(args []string, getenv func(string) string, stdout, stderr io.Writer
 	}
 	m.Node = node
 	m.rooms.Bind(node)
+	m.tracker.Bind(node)
 	m.shop, m.v1, err = newShop(m, eng.store)
 	if err != nil {
 		_ = closer.Close()
@@ -141,6 +149,7 @@ func NewMain(args []string, getenv func(string) string, stdout, stderr io.Writer
 		Logger:       logger,
 		V1:           m.v1,
 		Room:         rest.RoomOptions{Room: m.rooms, Tokens: verifier},
+		Tracking:     rest.TrackingOptions{Tracker: m.tracker, Tokens: verifier},
 	})
 	m.server = &http.Server{
 		Handler:           handler,

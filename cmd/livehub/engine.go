@@ -17,6 +17,7 @@ import (
 	"github.com/livehub/livehub/internal/orderevents"
 	"github.com/livehub/livehub/internal/redisstore"
 	"github.com/livehub/livehub/internal/room"
+	"github.com/livehub/livehub/internal/tracking"
 )
 
 // redisLogger routes go-redis's own messages (failed dials while Redis is
@@ -39,6 +40,7 @@ type engine struct {
 	store    commerce.Store
 	events   orderevents.Log
 	rooms    room.State
+	tracking tracking.State
 	closer   io.Closer
 }
 
@@ -46,7 +48,7 @@ type engine struct {
 func openEngine(cfg *config.Config, log *slog.Logger) (*engine, error) {
 	if cfg.RedisURL == "" {
 		m := hub.NewMemoryEngine()
-		return &engine{m, m, m, memstore.New(memstore.Options{}), orderevents.NewMemoryLog(orderevents.MemoryOptions{}), room.NewMemoryState(), nopCloser{}}, nil
+		return &engine{m, m, m, memstore.New(memstore.Options{}), orderevents.NewMemoryLog(orderevents.MemoryOptions{}), room.NewMemoryState(), tracking.NewMemoryState(), nopCloser{}}, nil
 	}
 	redis.SetLogger(redisLogger{log})
 	e, err := redisengine.New(redisengine.Options{URL: cfg.RedisURL, Prefix: cfg.RedisPrefix, Logger: log})
@@ -67,5 +69,6 @@ func openEngine(cfg *config.Config, log *slog.Logger) (*engine, error) {
 	}
 	store := redisstore.New(e.Client(), redisstore.Options{Prefix: cfg.RedisPrefix})
 	rooms := room.NewRedisState(e.Client(), room.RedisStateOptions{Prefix: cfg.RedisPrefix})
-	return &engine{e, e, e, store, events, rooms, e}, nil
+	track := tracking.NewRedisState(e.Client(), tracking.RedisStateOptions{Prefix: cfg.RedisPrefix})
+	return &engine{e, e, e, store, events, rooms, track, e}, nil
 }
