@@ -36,6 +36,10 @@ type Options struct {
 	Room RoomOptions
 	// Tracking mounts the courier tracking API when its Tracker is set.
 	Tracking TrackingOptions
+	// Devices mounts the push device registry when its Store is set.
+	Devices DevicesOptions
+	// Campaigns mounts follows and follower campaigns when its Campaigns is set.
+	Campaigns CampaignOptions
 }
 
 // New returns the HTTP handler.
@@ -88,6 +92,18 @@ func New(o Options) http.Handler {
 			o.Tracking.Logger = o.Logger
 		}
 		MountTracking(r, o.Tracking)
+	}
+	if o.Devices.Store != nil {
+		if o.Devices.Logger == nil {
+			o.Devices.Logger = o.Logger
+		}
+		MountDevices(r, o.Devices)
+	}
+	if o.Campaigns.Campaigns != nil {
+		if o.Campaigns.Logger == nil {
+			o.Campaigns.Logger = o.Logger
+		}
+		MountCampaigns(r, o.Campaigns)
 	}
 	if o.Static != nil {
 		// gin presets 404 for unmatched routes; the static handler decides.

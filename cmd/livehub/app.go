@@ -18,6 +18,7 @@ import (
 
 	"github.com/livehub/livehub/hub"
 	"github.com/livehub/livehub/internal/auth"
+	"github.com/livehub/livehub/internal/campaign"
 	"github.com/livehub/livehub/internal/config"
 	"github.com/livehub/livehub/internal/hubauth"
 	"github.com/livehub/livehub/internal/orderevents"
@@ -35,21 +36,23 @@ type Main struct {
 	Logger *slog.Logger
 	Node   *hub.Node
 
-	stdout   io.Writer
-	registry *prometheus.Registry
-	engine   io.Closer
-	events   orderevents.Log
-	webhook  *orderevents.Webhook
-	shop     *shop.Service
-	rooms    *room.Room
-	tracker  *tracking.Tracker
-	v1       rest.V1Options
-	shopStop context.CancelFunc
-	cancel   context.CancelFunc
-	listener net.Listener
-	server   *http.Server
-	errc     chan error
-	wg       sync.WaitGroup
+	stdout    io.Writer
+	registry  *prometheus.Registry
+	engine    io.Closer
+	events    orderevents.Log
+	webhook   *orderevents.Webhook
+	shop      *shop.Service
+	rooms     *room.Room
+	tracker   *tracking.Tracker
+	push      *pushSide
+	campaigns *campaign.Service
+	v1        rest.V1Options
+	shopStop  context.CancelFunc
+	cancel    context.CancelFunc
+	listener  net.Listener
+	server    *http.Server
+	errc      chan error
+	wg        sync.WaitGroup
 
 	closeOnce sync.Once
 	closeErr  error
@@ -94,6 +97,11 @@ func NewMain(args []string, getenv func(string) string, stdout, stderr io.Writer
 		_ = closer.Close()
 		return nil, err
 	}
+	m.push, err = newPush(m, eng)
+	if err != nil {
+		_ = closer.Close()
+		return nil, err
+	}
 	node, err := hub.New(hub.Config{
 		Version:            version,
 		Broker:             eng.broker,
@@ -101,7 +109,7 @@ func NewMain(args []string, getenv func(string) string, stdout, stderr io.Writer
 		Registry:           eng.registry,
 		Namespaces:         cfg.Namespaces,
 		Tokens:             hubauth.New(verifier),
-		Hooks:              m.tracker.Hooks(m.rooms.Hooks(hub.Hooks{})),
+		Hooks:              m.push.notifier.Hooks(m.tracker.Hooks(m.rooms.Hooks(hub.Hooks{}))),
 		AllowAnonymous:     cfg.AllowAnonymous,
 		MaxFrameBytes:      int64(cfg.MaxFrameBytes),
 		MaxQueueBytes:      cfg.MaxQueueBytes,
@@ -122,7 +130,15 @@ func NewMain(args []string, getenv func(string) string, stdout, stderr io.Writer
 	}
 	m.Node = node
 	m.rooms.Bind(node)
-	m.tracker.Bind(node)
+	m.push.notifier.Bind(node)
+	// Order status and arrival reach the buyer's channel through the
+	// notifier, so a backgrounded app gets them as pushes.
+	m.tracker.Bind(m.push.notifier.NodePublisher())
+	m.campaigns, err = newCampaigns(m, eng)
+	if err != nil {
+		_ = closer.Close()
+		return nil, err
+	}
 	m.shop, m.v1, err = newShop(m, eng.store)
 	if err != nil {
 		_ = closer.Close()
@@ -150,6 +166,8 @@ func NewMain(args []string, getenv func(string) string, stdout, stderr io.Writer
 		V1:           m.v1,
 		Room:         rest.RoomOptions{Room: m.rooms, Tokens: verifier},
 		Tracking:     rest.TrackingOptions{Tracker: m.tracker, Tokens: verifier},
+		Devices:      rest.DevicesOptions{Store: m.push.devices, Tokens: verifier},
+		Campaigns:    rest.CampaignOptions{Campaigns: m.campaigns, Tokens: verifier},
 	})
 	m.server = &http.Server{
 		Handler:           handler,
@@ -207,6 +225,16 @@ func (m *Main) Run(ctx context.Context) error {
 	go func() {
 		defer m.wg.Done()
 		m.rooms.Run(shopCtx)
+	}()
+	m.wg.Add(1)
+	go func() {
+		defer m.wg.Done()
+		m.push.Run(shopCtx)
+	}()
+	m.wg.Add(1)
+	go func() {
+		defer m.wg.Done()
+		m.campaigns.Run(shopCtx)
 	}()
 	if m.webhook != nil {
 		m.wg.Add(1)
@@ -268,6 +296,7 @@ func (m *Main) Close() error {
 		if m.cancel != nil {
 			m.cancel()
 		}
+		m.campaigns.Close()
 		m.wg.Wait()
 		m.Logger.Info("background work stopped", "took", time.Since(start).String())
 		errEngine := m.engine.Close()

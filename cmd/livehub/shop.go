@@ -2,9 +2,10 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
-	"github.com/livehub/livehub/hub"
+	"github.com/livehub/livehub/internal/campaign"
 	"github.com/livehub/livehub/internal/commerce"
 	"github.com/livehub/livehub/internal/config"
 	"github.com/livehub/livehub/internal/orderevents"
@@ -13,14 +14,6 @@ import (
 	"github.com/livehub/livehub/internal/shop"
 	"github.com/livehub/livehub/rest"
 )
-
-// hubPublisher lets the shop publish events into hub channels.
-type hubPublisher struct{ node *hub.Node }
-
-func (p hubPublisher) Publish(ctx context.Context, channel string, data []byte, idem string) error {
-	_, err := p.node.Publish(ctx, channel, data, hub.PublishRequest{IdempotencyKey: idem})
-	return err
-}
 
 // eventLog keeps the shop's order events in the order event log.
 type eventLog struct{ log orderevents.Log }
@@ -64,7 +57,7 @@ func newShop(m *Main, store commerce.Store) (*shop.Service, rest.V1Options, erro
 	}
 	svc, err = shop.New(shop.Config{
 		Store:          store,
-		Publisher:      hubPublisher{m.Node},
+		Publisher:      m.push.notifier,
 		Charger:        charger,
 		ReservationTTL: cfg.ReservationTTL,
 		StockInterval:  cfg.StockEventInterval,
@@ -80,4 +73,20 @@ func newShop(m *Main, store commerce.Store) (*shop.Service, rest.V1Options, erro
 		v1.Notifications = notif()
 	}
 	return svc, v1, nil
+}
+
+// newCampaigns builds follows and follower campaigns on the engine; the
+// campaigns feed the push queue.
+func newCampaigns(m *Main, eng *engine) (*campaign.Service, error) {
+	follows, store := campaign.Follows(campaign.NewMemoryFollows()), campaign.Store(campaign.NewMemoryStore())
+	if client := engineRedis(eng); client != nil {
+		ro := campaign.RedisOptions{Client: client, Prefix: m.Config.RedisPrefix}
+		f, ferr := campaign.NewRedisFollows(ro)
+		s, serr := campaign.NewRedisStore(ro)
+		if err := errors.Join(ferr, serr); err != nil {
+			return nil, err
+		}
+		follows, store = f, s
+	}
+	return campaign.New(campaign.Config{Streams: eng.store, Follows: follows, Store: store, Queue: m.push.queue, Hub: m.Node, Logger: m.Logger})
 }

@@ -53,6 +53,14 @@ type Config struct {
 	StockEventInterval time.Duration
 	WebhookURL         string
 	WebhookSecret      string
+
+	APNsKeyFile        string
+	APNsKeyID          string
+	APNsTeamID         string
+	APNsBundleID       string
+	APNsProduction     bool
+	FCMCredentialsFile string
+	PushAckWindow      time.Duration
 }
 
 // Setting describes one setting: its flag, its variable, its default and what it does.
@@ -137,6 +145,20 @@ func Settings() []Setting {
 			func(c *Config, v string) error { c.WebhookURL = v; return nil }},
 		{"webhook-secret", "LIVEHUB_WEBHOOK_SECRET", "", "HMAC-SHA256 secret of the X-LiveHub-Signature header on webhook POSTs.",
 			func(c *Config, v string) error { c.WebhookSecret = v; return nil }},
+		{"apns-key-file", "LIVEHUB_APNS_KEY_FILE", "", "APNs provider token signing key: the .p8 file from the Apple developer account. Needs -apns-key-id, -apns-team-id and -apns-bundle-id. Empty turns pushes to iOS off.",
+			func(c *Config, v string) error { c.APNsKeyFile = v; return nil }},
+		{"apns-key-id", "LIVEHUB_APNS_KEY_ID", "", "Key ID of the APNs signing key.",
+			func(c *Config, v string) error { c.APNsKeyID = v; return nil }},
+		{"apns-team-id", "LIVEHUB_APNS_TEAM_ID", "", "Apple developer Team ID that owns the APNs signing key.",
+			func(c *Config, v string) error { c.APNsTeamID = v; return nil }},
+		{"apns-bundle-id", "LIVEHUB_APNS_BUNDLE_ID", "", "iOS app bundle ID: the APNs topic for devices registered without an app_id.",
+			func(c *Config, v string) error { c.APNsBundleID = v; return nil }},
+		{"apns-production", "LIVEHUB_APNS_PRODUCTION", "false", "Send through the production APNs (api.push.apple.com) instead of the sandbox, for App Store and TestFlight builds.",
+			func(c *Config, v string) error { return parseBool(&c.APNsProduction, v) }},
+		{"fcm-credentials-file", "LIVEHUB_FCM_CREDENTIALS_FILE", "", "Firebase service account key (JSON) for FCM; its project_id is the Firebase project. Empty turns pushes to Android off.",
+			func(c *Config, v string) error { c.FCMCredentialsFile = v; return nil }},
+		{"push-ack-window", "LIVEHUB_PUSH_ACK_WINDOW", "10s", "How long an app in the foreground has to acknowledge (RPC event.ack) an event of its user:# channel before it is sent as a push notification too.",
+			durationSetter(func(c *Config) *time.Duration { return &c.PushAckWindow })},
 	}
 }
 

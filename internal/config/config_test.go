@@ -169,6 +169,20 @@ func TestLoad_EnvOverridesDefaultAndFlagOverridesEnv(t *testing.T) {
 			map[string]string{"LIVEHUB_WEBHOOK_SECRET": "hook-secret"}},
 		{"webhook-secret", "LIVEHUB_WEBHOOK_SECRET", "s-env", "s-flag",
 			func(c *config.Config) any { return c.WebhookSecret }, "s-env", "s-flag", nil},
+		{"apns-key-file", "LIVEHUB_APNS_KEY_FILE", "/etc/a.p8", "/etc/b.p8",
+			func(c *config.Config) any { return c.APNsKeyFile }, "/etc/a.p8", "/etc/b.p8", nil},
+		{"apns-key-id", "LIVEHUB_APNS_KEY_ID", "KEYA", "KEYB",
+			func(c *config.Config) any { return c.APNsKeyID }, "KEYA", "KEYB", nil},
+		{"apns-team-id", "LIVEHUB_APNS_TEAM_ID", "TEAMA", "TEAMB",
+			func(c *config.Config) any { return c.APNsTeamID }, "TEAMA", "TEAMB", nil},
+		{"apns-bundle-id", "LIVEHUB_APNS_BUNDLE_ID", "com.example.a", "com.example.b",
+			func(c *config.Config) any { return c.APNsBundleID }, "com.example.a", "com.example.b", nil},
+		{"apns-production", "LIVEHUB_APNS_PRODUCTION", "true", "false",
+			func(c *config.Config) any { return c.APNsProduction }, true, false, nil},
+		{"fcm-credentials-file", "LIVEHUB_FCM_CREDENTIALS_FILE", "/etc/a.json", "/etc/b.json",
+			func(c *config.Config) any { return c.FCMCredentialsFile }, "/etc/a.json", "/etc/b.json", nil},
+		{"push-ack-window", "LIVEHUB_PUSH_ACK_WINDOW", "5s", "30s",
+			func(c *config.Config) any { return c.PushAckWindow }, 5 * time.Second, 30 * time.Second, nil},
 	}
 	covered := map[string]bool{"namespaces": true} // TestLoad_Namespaces
 	for _, tt := range tests {
@@ -184,7 +198,7 @@ func TestLoad_EnvOverridesDefaultAndFlagOverridesEnv(t *testing.T) {
 			if got := tt.get(load(t, []string{"-" + tt.flag + "=" + tt.flagV}, vars)); !reflect.DeepEqual(got, tt.all) {
 				t.Fatalf("-%s=%s over %s=%s: got %v, want %v", tt.flag, tt.flagV, tt.env, tt.envV, got, tt.all)
 			}
-			if tt.flag == "dev" || tt.flag == "allow-anonymous" {
+			if tt.flag == "dev" || tt.flag == "allow-anonymous" || tt.flag == "apns-production" {
 				return // switches take their value after '=' only
 			}
 			if got := tt.get(load(t, []string{"--" + tt.flag, tt.flagV}, tt.extra)); !reflect.DeepEqual(got, tt.all) {
