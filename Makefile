@@ -24,15 +24,28 @@ vet:
 
 test: deps vet
 	$(GO) test -race -count=1 -timeout 30m ./...
+	$(MAKE) fuzz FUZZTIME=5s
 
 test-short:
 	$(GO) test -short -count=1 ./...
 
-# Each fuzz target for a bounded time.
+# Each fuzz target for a bounded time; `make test` runs them briefly too.
 FUZZTIME ?= 20s
+FUZZ_TARGETS := \
+	./hub:FuzzHandleFrame \
+	./hub/redisengine:FuzzDecodePublication \
+	./internal/auth:FuzzVerify \
+	./internal/auth:FuzzVerifySignedPayload \
+	./internal/payment:FuzzParseNotification \
+	./internal/room:FuzzParseChat \
+	./rest:FuzzServerAPIDecode \
+	./rest:FuzzDevicesRegister
 fuzz:
-	$(GO) test ./hub -run '^$$' -fuzz '^FuzzHandleFrame$$' -fuzztime $(FUZZTIME)
-	$(GO) test ./internal/auth -run '^$$' -fuzz '^FuzzVerify$$' -fuzztime $(FUZZTIME)
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; name=$${t##*:}; \
+		echo "fuzz $$pkg $$name ($(FUZZTIME))"; \
+		$(GO) test $$pkg -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME); \
+	done
 
 # The Go benchmarks of docs/benchmarks.md (the load tool's runs are listed there).
 bench:
