@@ -1,6 +1,7 @@
 # LiveHub. `make run` starts a node on the memory engine; `make test` runs every test.
 GO      ?= go
 SDK_DIR := internal/e2e/sdk
+BROWSER_DIR := internal/e2e/browser
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 
@@ -12,11 +13,16 @@ run:
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/livehub ./cmd/livehub
 
-# Node packages of the SDK interop test (the official centrifuge client).
-deps: $(SDK_DIR)/node_modules/.installed
+# Node packages of the SDK interop test (the official centrifuge client)
+# and of the browser test (playwright-core driving Debian's chromium).
+deps: $(SDK_DIR)/node_modules/.installed $(BROWSER_DIR)/node_modules/.installed
 
 $(SDK_DIR)/node_modules/.installed: $(SDK_DIR)/package-lock.json
 	npm ci --prefix $(SDK_DIR) --no-audit --no-fund
+	touch $@
+
+$(BROWSER_DIR)/node_modules/.installed: $(BROWSER_DIR)/package-lock.json
+	npm ci --prefix $(BROWSER_DIR) --no-audit --no-fund
 	touch $@
 
 vet:
@@ -53,4 +59,4 @@ bench:
 	$(GO) test ./rest -run '^$$' -bench CheckoutHTTP_Redis -benchtime 5000x
 
 clean:
-	rm -rf bin $(SDK_DIR)/node_modules
+	rm -rf bin $(SDK_DIR)/node_modules $(BROWSER_DIR)/node_modules

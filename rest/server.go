@@ -40,6 +40,9 @@ type Options struct {
 	Devices DevicesOptions
 	// Campaigns mounts follows and follower campaigns when its Campaigns is set.
 	Campaigns CampaignOptions
+	// DevTokenSecret, in development mode only, mounts POST /dev/token,
+	// which mints demo tokens for the browser pages.
+	DevTokenSecret []byte
 }
 
 // New returns the HTTP handler.
@@ -104,6 +107,9 @@ func New(o Options) http.Handler {
 			o.Campaigns.Logger = o.Logger
 		}
 		MountCampaigns(r, o.Campaigns)
+	}
+	if len(o.DevTokenSecret) > 0 {
+		MountDevTokens(r, o.DevTokenSecret)
 	}
 	if o.Static != nil {
 		// gin presets 404 for unmatched routes; the static handler decides.

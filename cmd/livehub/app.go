@@ -156,18 +156,19 @@ func NewMain(args []string, getenv func(string) string, stdout, stderr io.Writer
 		}
 	}
 	handler := rest.New(rest.Options{
-		Node:         node,
-		WebSocket:    hub.NewWebSocketHandler(node, hub.HandlerOptions{AllowedOrigins: cfg.AllowedOrigins}),
-		APIKey:       cfg.APIKey,
-		MaxBodyBytes: int64(cfg.MaxAPIBodyBytes),
-		Gatherer:     m.registry,
-		Static:       web.Handler(),
-		Logger:       logger,
-		V1:           m.v1,
-		Room:         rest.RoomOptions{Room: m.rooms, Tokens: verifier},
-		Tracking:     rest.TrackingOptions{Tracker: m.tracker, Tokens: verifier},
-		Devices:      rest.DevicesOptions{Store: m.push.devices, Tokens: verifier},
-		Campaigns:    rest.CampaignOptions{Campaigns: m.campaigns, Tokens: verifier},
+		Node:           node,
+		WebSocket:      hub.NewWebSocketHandler(node, hub.HandlerOptions{AllowedOrigins: cfg.AllowedOrigins}),
+		APIKey:         cfg.APIKey,
+		MaxBodyBytes:   int64(cfg.MaxAPIBodyBytes),
+		Gatherer:       m.registry,
+		Static:         web.Handler(),
+		Logger:         logger,
+		V1:             m.v1,
+		Room:           rest.RoomOptions{Room: m.rooms, Tokens: verifier},
+		Tracking:       rest.TrackingOptions{Tracker: m.tracker, Tokens: verifier},
+		Devices:        rest.DevicesOptions{Store: m.push.devices, Tokens: verifier},
+		Campaigns:      rest.CampaignOptions{Campaigns: m.campaigns, Tokens: verifier},
+		DevTokenSecret: devTokenSecret(cfg),
 	})
 	m.server = &http.Server{
 		Handler:           handler,
@@ -304,6 +305,14 @@ func (m *Main) Close() error {
 		m.Logger.Info("livehub stopped")
 	})
 	return m.closeErr
+}
+
+// devTokenSecret is the secret /dev/token mints with: development mode only.
+func devTokenSecret(cfg *config.Config) []byte {
+	if !cfg.Dev {
+		return nil
+	}
+	return []byte(cfg.JWTSecrets[0])
 }
 
 // httpDrainTimeout bounds the wait for in-flight HTTP requests at shutdown.
