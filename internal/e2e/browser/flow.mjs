@@ -14,8 +14,10 @@
 // last unit with the keyboard alone while viewer 3's connection is down,
 // viewer 3 reconnects, recovers and sees the sale sold out; every order turns
 // paid through the buyer's user:# channel; the host page shows the 3 orders
-// and the revenue. It prints "browser: N passed, M failed" and exits 1 on
-// any failure.
+// and the revenue. Then the host hands one of viewer 1's paid orders to a
+// courier; the courier page moves it on the way and drives, and viewer 1's
+// tracking page shows the timeline and the courier moving on its map. It
+// prints "browser: N passed, M failed" and exits 1 on any failure.
 import { chromium } from 'playwright-core';
 import { mkdtempSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -227,6 +229,88 @@ try {
     await viewers[1].press('#chat-text', 'Enter');
     await viewers[0].waitForFunction(() => document.querySelector('#chat').textContent.includes('halo kak, dapat!'), null, { timeout: T });
     await shot(viewers[0], 'viewer1-chat.png');
+  });
+
+  // --- delivery: the host hands one of viewer 1's paid orders to a courier ---
+  const START = { lat: -6.2, lng: 106.82 };
+  const ADDRESS = { lat: START.lat + 600 / 110540, lng: START.lng, text: 'Jl. Kebon Sirih 12, Jakarta' }; // ~600 m north
+  let orderID = '';
+  let courierToken = '';
+  await step('the host assigns a courier to one of viewer 1\'s paid orders', async () => {
+    orderID = await viewers[0].getAttribute('#orders li[data-status="paid"]', 'data-order');
+    check(/^ord_/.test(orderID || ''), `paid order id ${orderID}`);
+    const tok = await fetch(`${base}/dev/token`, {
+      method: 'POST', headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ sub: 'courier-dedi', name: 'Dedi Kurir', roles: ['courier'] }),
+    });
+    check(tok.ok, `/dev/token answered ${tok.status}`);
+    courierToken = (await tok.json()).token;
+    const res = await fetch(`${base}/v1/orders/${orderID}/courier`, {
+      method: 'POST', headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${hostToken}` },
+      body: JSON.stringify({ courier_id: 'courier-dedi', address: ADDRESS }),
+    });
+    const body = await res.json();
+    check(res.status === 200 && body.status === 'assigned', `assign answered ${res.status} ${JSON.stringify(body)}`);
+  });
+
+  let courier;
+  let track;
+  await step('the courier and the buyer\'s tracking pages open', async () => {
+    courier = await open('courier', `${base}/courier.html?order=${orderID}&from=${START.lat},${START.lng}#token=${courierToken}`, small);
+    track = await open('track', `${base}/track.html?order=${orderID}#token=${viewerTokens[0]}`, small);
+    for (const p of [courier, track]) {
+      await connected(p);
+      await p.waitForFunction(() => window.livehub.subs.get(`order:${new URLSearchParams(location.search).get('order')}`)?.active, null, { timeout: T });
+    }
+    await track.waitForSelector('#timeline li[data-step="assigned"][data-done="true"]', { timeout: T });
+    await track.waitForSelector('#pin[visibility="visible"]', { timeout: T });
+    check(await track.getAttribute('#note', 'data-kind') !== 'error', `tracking page note: ${await track.textContent('#note')}`);
+  });
+
+  await step('the courier picks the order up and goes on the way; the timeline follows', async () => {
+    await courier.click('button[data-status="picked_up"]');
+    await courier.waitForSelector('#note[data-status="picked_up"]', { timeout: T });
+    await track.waitForSelector('#timeline li[data-step="picked_up"][data-done="true"]', { timeout: T });
+    await courier.click('button[data-status="on_the_way"]');
+    await courier.waitForSelector('#note[data-status="on_the_way"]', { timeout: T });
+    await track.waitForSelector('#timeline li[data-step="on_the_way"][data-done="true"]', { timeout: T });
+    check(await track.getAttribute('#timeline li[data-step="delivered"]', 'data-done') === 'false', 'not delivered yet');
+  });
+
+  await step('the courier page shows a refused status change', async () => {
+    await courier.click('button[data-status="picked_up"]');
+    await courier.waitForSelector('#note[data-kind="error"][data-code="conflict"]', { timeout: T });
+    check((await courier.textContent('#note')).includes('only move forward'), 'the refusal says why');
+    // The browser logs the expected 409 itself; it is no page problem.
+    await courier.waitForTimeout(100);
+    for (let i = problems.length - 1; i >= 0; i--) {
+      if (problems[i].startsWith('courier: console: Failed to load resource') && problems[i].includes('409')) problems.splice(i, 1);
+    }
+  });
+
+  await step('the courier drives; the tracking page shows it moving', async () => {
+    await courier.click('#drive');
+    await track.waitForSelector('#courier[visibility="visible"]', { timeout: T });
+    const where = () => track.evaluate(() => {
+      const c = document.querySelector('#courier');
+      return { t: c.getAttribute('transform'), lat: Number(c.dataset.lat) };
+    });
+    const first = await where();
+    check(Math.abs(first.lat - START.lat) < 0.0005, `first point near the start: ${first.lat}`);
+    await track.waitForFunction(() => document.querySelector('#distance').dataset.meters !== '', null, { timeout: T });
+    await shot(track, 'track-1.png');
+    await track.waitForFunction((lat) => Number(document.querySelector('#courier').dataset.lat) > lat, first.lat, { timeout: T });
+    const second = await where();
+    check(second.t !== first.t, `the marker moved on the map: ${first.t} -> ${second.t}`);
+    await track.waitForFunction(() => document.querySelector('#eta').dataset.seconds !== '', null, { timeout: T });
+    const meters = Number(await track.getAttribute('#distance', 'data-meters'));
+    check(meters > 400 && meters < 600, `distance left ${meters} m`);
+    const pathPoints = (await track.getAttribute('#path', 'points')).trim().split(/\s+/).length;
+    check(pathPoints >= 2, `the path has ${pathPoints} points`);
+    await shot(track, 'track-2.png');
+    await shot(courier, 'courier-driving.png');
+    await courier.click('#drive'); // stop
+    check((await courier.textContent('#sent')).trim() !== '0', 'the courier page counts its points');
   });
 
   await step('no page errors', async () => {
