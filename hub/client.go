@@ -666,7 +666,10 @@ func (c *Client) activate(channel string) {
 	buffered := sub.buffered
 	sub.buffered = nil
 	for _, b := range buffered {
-		if !c.admitLocked(sub, b.offset, b.epoch) {
+		switch c.admitLocked(sub, b.offset, b.epoch) {
+		case admitSkip:
+			continue // the reply's position already covers it
+		case admitGap:
 			return
 		}
 		if !c.queue.push(b.data) {
@@ -676,22 +679,31 @@ func (c *Client) activate(channel string) {
 	}
 }
 
+// admission is what to do with a publication for a subscription.
+type admission int
+
+const (
+	admitQueue admission = iota // the next one: queue it
+	admitSkip                   // already delivered or covered: drop it
+	admitGap                    // something is missing: the client must recover
+)
+
 // admitLocked checks a publication against the subscription's position and
-// advances it. It returns false when the publication must not be queued; on
-// a gap it also closes the connection so the client recovers. c.mu must be held.
-func (c *Client) admitLocked(sub *subscription, offset uint64, epoch string) bool {
+// advances it. On a gap it also closes the connection so the client
+// recovers. c.mu must be held.
+func (c *Client) admitLocked(sub *subscription, offset uint64, epoch string) admission {
 	if !sub.recoverable || offset == 0 {
-		return true
+		return admitQueue
 	}
 	if epoch == sub.epoch && offset <= sub.offset {
-		return false // already delivered, for example in the subscribe reply
+		return admitSkip // already delivered, for example in the subscribe reply
 	}
 	if epoch != sub.epoch || offset != sub.offset+1 {
 		go c.close(DisconnectInsufficientState)
-		return false
+		return admitGap
 	}
 	sub.offset = offset
-	return true
+	return admitQueue
 }
 
 // deliverPublication queues a publication push; it never blocks.
@@ -707,7 +719,7 @@ func (c *Client) deliverPublication(channel string, offset uint64, epoch string,
 		c.mu.Unlock()
 		return
 	}
-	if !c.admitLocked(sub, offset, epoch) {
+	if c.admitLocked(sub, offset, epoch) != admitQueue {
 		c.mu.Unlock()
 		return
 	}
