@@ -120,9 +120,11 @@ func DefaultNamespaces() []NamespaceOptions {
 			ForceRecovery: true, History: true,
 		},
 		{
-			// studio:{streamID}: the host's back office.
+			// studio:{streamID}: the host's back office. Admins by role; the
+			// stream's host and its moderators through the application's
+			// Grant hook or a subscription token.
 			Name: "studio", SubscriptionToken: true,
-			SubscribeRoles: []string{"host", "moderator", "admin"},
+			SubscribeRoles: []string{"admin"},
 			Presence:       true, HistorySize: 100, HistoryTTL: Duration(time.Hour),
 			ForceRecovery: true, History: true,
 		},

@@ -217,7 +217,7 @@ func TestMain_ServesTokenHoldersAndClosesThemOnShutdown(t *testing.T) {
 		t.Fatalf("/healthz: %d", status)
 	}
 
-	tok := mintToken(t, vars, "--sub", "u1", "--roles", "host")
+	tok := mintToken(t, vars, "--sub", "u1", "--roles", "admin")
 	c := dial(t, addr)
 	res, err := c.Connect(ctxT(t), tok)
 	if err != nil {
@@ -229,9 +229,9 @@ func TestMain_ServesTokenHoldersAndClosesThemOnShutdown(t *testing.T) {
 	if _, ok := res.Subs["user:#u1"]; !ok {
 		t.Fatalf("the token's subject is not the connection's user: subs %v", res.Subs)
 	}
-	// studio:* is for hosts: the role in the token reached the hub.
+	// studio:* is open to admins by role: the role in the token reached the hub.
 	if _, err := c.Subscribe(ctxT(t), &protocol.SubscribeRequest{Channel: "studio:1"}); err != nil {
-		t.Fatalf("host role not honoured: %v", err)
+		t.Fatalf("admin role not honoured: %v", err)
 	}
 	if _, err := c.Subscribe(ctxT(t), &protocol.SubscribeRequest{Channel: "live:1"}); err != nil {
 		t.Fatal(err)

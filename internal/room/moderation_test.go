@@ -1,10 +1,14 @@
 package room_test
 
 import (
+	"errors"
 	"net/http"
 	"slices"
 	"testing"
 
+	"github.com/centrifugal/protocol"
+
+	"github.com/livehub/livehub/internal/protoclient"
 	"github.com/livehub/livehub/internal/room"
 )
 
@@ -234,5 +238,33 @@ func TestModeration_EveryActionIsWrittenToTheStudio(t *testing.T) {
 	ev := decode[map[string]any](t, nextEvent(t, studio, "studio:s1", room.EventUserMuted))
 	if ev["user_id"] != "v9" || ev["duration_seconds"] != float64(90) || ev["until"] != muted["until"] {
 		t.Fatalf("moderation.user_muted %v (answer %v)", ev, muted)
+	}
+}
+
+// The studio of a stream shows its orders and revenue: its host, the
+// moderators the host appointed and admins see it; other hosts and viewers
+// do not.
+func TestStudio_OpenToItsHostModeratorsAndAdmins(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	e.appoint(t, "mod-ani")
+	studio := "studio:" + streamID
+	for _, tt := range []struct {
+		user    string
+		allowed bool
+	}{
+		{hostID, true}, {"mod-ani", true}, {adminID, true},
+		{otherHost, false}, {"viewer-budi", false},
+	} {
+		c := e.connect(t, tt.user)
+		_, err := c.Subscribe(ctxT(t), &protocol.SubscribeRequest{Channel: studio})
+		if tt.allowed && err != nil {
+			t.Fatalf("%s refused the studio: %v", tt.user, err)
+		}
+		if !tt.allowed {
+			var re *protoclient.ReplyError
+			if !errors.As(err, &re) || re.Code != 103 {
+				t.Fatalf("%s: want 103, got %v", tt.user, err)
+			}
+		}
 	}
 }

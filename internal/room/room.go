@@ -207,12 +207,42 @@ func (r *Room) Hooks(next hub.Hooks) hub.Hooks {
 		}
 		return nextPublish(ctx, c, channel, data)
 	}
+	nextGrant := next.Grant
+	out.Grant = func(ctx context.Context, c *hub.Client, channel string) (bool, error) {
+		if stream, ok := strings.CutPrefix(channel, "studio:"); ok {
+			return r.GrantStudio(ctx, c.UserID(), stream)
+		}
+		if nextGrant == nil {
+			return false, nil
+		}
+		return nextGrant(ctx, c, channel)
+	}
 	out.RPC = make(map[string]hub.RPCHandler, len(next.RPC)+1)
 	for k, v := range next.RPC {
 		out.RPC[k] = v
 	}
 	out.RPC[LikesMethod] = r.AddLikes
 	return out
+}
+
+// GrantStudio opens studio:{stream} to the stream's host and the moderators
+// the host appointed; admins pass by their role. Other hosts do not see a
+// stream's orders and revenue.
+func (r *Room) GrantStudio(ctx context.Context, user, stream string) (bool, error) {
+	if user == "" {
+		return false, nil
+	}
+	st, err := r.streams.get(ctx, stream)
+	if err != nil {
+		if commerce.ErrorCode(err) == commerce.ENOTFOUND {
+			return false, nil
+		}
+		return false, err
+	}
+	if st.HostID == user {
+		return true, nil
+	}
+	return r.state.IsModerator(ctx, stream, user)
 }
 
 // Run counts viewers and flushes likes until ctx is done; then it adds the
