@@ -244,8 +244,10 @@ func (w *Worker) process(ctx context.Context, ds []Delivery) {
 		}
 	}
 	w.send(sctx, batches)
+	// Retry-After and backoff count from the answers, not from the send.
+	answered := time.Now()
 	for _, r := range runs {
-		w.finish(sctx, r, now)
+		w.finish(sctx, r, answered)
 	}
 	var ids []string
 	for _, r := range runs {
