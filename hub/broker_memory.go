@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"hash/fnv"
 	"sort"
 	"sync"
 	"time"
@@ -85,9 +84,7 @@ func randomEpoch() string {
 }
 
 func (e *MemoryEngine) shard(channel string) *memoryShard {
-	h := fnv.New32a()
-	_, _ = h.Write([]byte(channel))
-	return &e.shards[h.Sum32()%memoryShards]
+	return &e.shards[channelHash(channel)%memoryShards]
 }
 
 // Run registers the handler and blocks until ctx is done.

@@ -3,6 +3,7 @@ package hub
 import (
 	"context"
 	"fmt"
+	"hash/fnv"
 	"io"
 	"log/slog"
 	"runtime"
@@ -130,5 +131,15 @@ func BenchmarkBroadcast(b *testing.B) {
 			b.ReportMetric(float64(ms1.Mallocs-ms0.Mallocs)/deliveries, "allocs/delivery")
 			drain()
 		})
+	}
+}
+
+func TestChannelHash_IsFNV1a(t *testing.T) {
+	for _, ch := range []string{"", "live:1", "user:#42", "studio:str_abc"} {
+		h := fnv.New32a()
+		_, _ = h.Write([]byte(ch))
+		if got, want := channelHash(ch), h.Sum32(); got != want {
+			t.Fatalf("channelHash(%q) = %d, want %d", ch, got, want)
+		}
 	}
 }

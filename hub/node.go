@@ -5,7 +5,6 @@ import (
 	crand "crypto/rand"
 	"encoding/hex"
 	"errors"
-	"hash/fnv"
 	"math/rand/v2"
 	"os"
 	"sync"
@@ -309,15 +308,11 @@ func (n *Node) namespace(channel string) (*NamespaceOptions, *Error) {
 }
 
 func (n *Node) subShard(channel string) *subShard {
-	h := fnv.New32a()
-	_, _ = h.Write([]byte(channel))
-	return &n.subShards[h.Sum32()%subShardCount]
+	return &n.subShards[channelHash(channel)%subShardCount]
 }
 
 func (n *Node) chanLock(channel string) *sync.Mutex {
-	h := fnv.New32a()
-	_, _ = h.Write([]byte(channel))
-	return &n.chanLocks[h.Sum32()%uint32(len(n.chanLocks))]
+	return &n.chanLocks[channelHash(channel)%uint32(len(n.chanLocks))]
 }
 
 // addSubscriber registers c for the channel's publications, subscribing the
