@@ -120,9 +120,19 @@ func (q *RedisQueue) Enqueue(ctx context.Context, j Job) error {
 		return ErrQueueFull
 	}
 	if j.NotBefore.After(now) {
-		return q.client.ZAdd(ctx, q.delayed, redis.Z{Score: float64(j.NotBefore.UnixMilli()), Member: b}).Err()
+		return q.client.ZAdd(ctx, q.delayed, redis.Z{Score: float64(dueMilli(j.NotBefore)), Member: b}).Err()
 	}
 	return q.client.XAdd(ctx, &redis.XAddArgs{Stream: q.stream, Values: []any{jobField, b}}).Err()
+}
+
+// dueMilli is t in Unix milliseconds rounded up, so a delayed job is never
+// promoted before its time by the truncation to milliseconds.
+func dueMilli(t time.Time) int64 {
+	ms := t.UnixMilli()
+	if time.UnixMilli(ms).Before(t) {
+		ms++
+	}
+	return ms
 }
 
 // Read moves due delayed jobs to the stream, claims deliveries idle past

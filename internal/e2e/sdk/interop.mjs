@@ -191,9 +191,21 @@ async function apiPublish(channel, data) {
 
 const openClients = new Set();
 
-// CountingWebSocket is the ws WebSocket, counting the server's pings (an empty
-// JSON object alone on a line) and the pongs the SDK answers with.
-class CountingWebSocket extends WebSocket {
+// BrowserWebSocket is the ws WebSocket delivering each message in a task of
+// its own, as browsers and React Native do. centrifuge-js orders the replies
+// of consecutive frames through a promise chain that relies on microtasks
+// running between two message events; ws by default emits every message of
+// one TCP read in the same tick, and then the SDK can interleave the replies
+// of a batched frame with those of the next frame.
+class BrowserWebSocket extends WebSocket {
+  constructor(address, protocols, options) {
+    super(address, protocols, { ...options, allowSynchronousEvents: false });
+  }
+}
+
+// CountingWebSocket is a BrowserWebSocket counting the server's pings (an
+// empty JSON object alone on a line) and the pongs the SDK answers with.
+class CountingWebSocket extends BrowserWebSocket {
   constructor(...args) {
     super(...args);
     const counter = CountingWebSocket.current;
@@ -215,7 +227,7 @@ CountingWebSocket.current = null;
 
 function newClient(label, options = {}) {
   const client = new Centrifuge(URL_WS, {
-    websocket: WebSocket,
+    websocket: BrowserWebSocket,
     debug: SDK_DEBUG,
     timeout: 5000,
     ...options,
