@@ -22,11 +22,19 @@ const browserTimeout = 3 * time.Minute
 
 var browserSummaryRE = regexp.MustCompile(`(?m)^browser: (\d+) passed, (\d+) failed$`)
 
+// shortTokenTTL is the life of the token whose refresh over the socket the
+// browser script watches: long enough to connect, short enough to be
+// refreshed while the rest of the story plays.
+const shortTokenTTL = 30 * time.Second
+
 // TestBrowserFlashSale drives the web pages (web/static) in headless Chromium
-// through playwright-core: a host launches a sale of 3 units, three viewers
-// buy and pay or see it sold out, and the host page shows the orders. The
-// play itself lives in browser/flow.mjs; screenshots go to
-// internal/e2e/artifacts/.
+// through playwright-core: the index hands out demo tokens, a host pins a
+// product and a message and launches a sale of 3 units, one viewer buys 2 in
+// one order and another 1, the third sees it sold out after a cut socket,
+// the host page shows the units and revenue and moderates the chat, and a
+// courier's moves show on the buyer's tracking page. The play itself lives
+// in browser/flow.mjs; screenshots go to internal/e2e/artifacts/ (git-ignored),
+// or to the directory named by LIVEHUB_E2E_ARTIFACTS.
 func TestBrowserFlashSale(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end browser test: skipped with -short")
@@ -45,7 +53,10 @@ func TestBrowserFlashSale(t *testing.T) {
 	if err != nil {
 		t.Fatalf("node is not on PATH (%v): this test needs Node.js 20 or newer", err)
 	}
-	artifacts := filepath.Join(root, "internal", "e2e", "artifacts")
+	artifacts := os.Getenv("LIVEHUB_E2E_ARTIFACTS")
+	if artifacts == "" {
+		artifacts = filepath.Join(root, "internal", "e2e", "artifacts")
+	}
 	if err := os.MkdirAll(artifacts, 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -60,12 +71,23 @@ func TestBrowserFlashSale(t *testing.T) {
 		mint(t, "buyer-budi", "Budi Santoso", auth.RoleCustomer),
 		mint(t, "buyer-citra", "Citra Lestari", auth.RoleCustomer),
 	}
+	short, err := auth.Mint([]byte(jwtSecret), auth.Claims{Subject: "buyer-dewi", Name: "Dewi Short", Roles: []auth.Role{auth.RoleCustomer}}, shortTokenTTL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	expired, err := auth.Mint([]byte(jwtSecret), auth.Claims{Subject: "buyer-eko", Name: "Eko Expired", Roles: []auth.Role{auth.RoleCustomer},
+		ExpiresAt: time.Now().Add(-time.Minute)}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
 	script := exec.CommandContext(ctx, nodeBin, "flow.mjs")
 	script.Dir = dir
 	script.Env = append(os.Environ(),
 		"LIVEHUB_HTTP=http://"+srv.addr,
 		"HOST_TOKEN="+mint(t, "host-1", "Sari Host", auth.RoleHost),
 		"VIEWER_TOKENS="+strings.Join(viewers, ","),
+		"SHORT_TOKEN="+short,
+		"EXPIRED_TOKEN="+expired,
 		"ARTIFACTS_DIR="+artifacts,
 		"CHROMIUM="+chromiumPath,
 	)

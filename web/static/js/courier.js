@@ -3,7 +3,7 @@
 // its location into order:{id} over the socket every 2.1 s, on a straight
 // line to the address at about 30 km/h.
 import { Hub, wsURL, HubError } from './hub.js';
-import { $, el, api, pageToken, claims, connectionBadge, say } from './ui.js';
+import { $, tokenSource, el, api, pageToken, claims, connectionBadge, say } from './ui.js';
 
 const params = new URLSearchParams(location.search);
 const orderID = params.get('order') || '';
@@ -13,7 +13,8 @@ const me = token ? claims(token) : null;
 $('#who').textContent = me ? `${me.name || me.sub} (${me.sub})` : 'nobody (get a token on the start page)';
 $('#order-id').textContent = orderID || '–';
 
-const hub = new Hub(wsURL(), { token });
+const hub = new Hub(wsURL(), { token, getToken: tokenSource('courier', () => hub.token) });
+const tok = () => hub.token; // the current token, refreshed with the connection's
 connectionBadge(hub, $('#conn'));
 window.livehub = hub; // for the console and the browser test
 hub.addEventListener('state', () => { $('#conn-banner').hidden = hub.state !== 'reconnecting'; });
@@ -88,7 +89,7 @@ function parseFrom(s) {
 
 async function load() {
   try {
-    const t = await api(token, 'GET', `/v1/orders/${encodeURIComponent(orderID)}/tracking`);
+    const t = await api(tok(), 'GET', `/v1/orders/${encodeURIComponent(orderID)}/tracking`);
     status = t.status;
     address = t.address;
     if (t.last_point) {
@@ -117,7 +118,7 @@ if (!orderID) {
   await load();
   hub.subscribe(`order:${orderID}`, onEvent);
   hub.addEventListener('suberror', (e) => { say($('#note'), `order channel: ${e.detail.error.message}`, 'error'); log(`subscribe refused: ${e.detail.error.message}`, 'error'); });
-  hub.addEventListener('subscribed', () => log('subscribed to the order channel'));
+  hub.addEventListener('subscribed', (e) => { if (!e.detail.personal) log('subscribed to the order channel'); });
   hub.connect();
 }
 
@@ -142,7 +143,7 @@ for (const b of document.querySelectorAll('button[data-status]')) {
     const want = b.dataset.status;
     b.disabled = true;
     try {
-      const d = await api(token, 'POST', `/v1/orders/${encodeURIComponent(orderID)}/status`, { status: want });
+      const d = await api(tok(), 'POST', `/v1/orders/${encodeURIComponent(orderID)}/status`, { status: want });
       status = d.status;
       say($('#note'), `Status: ${want.replace(/_/g, ' ')}`, 'ok');
       $('#note').dataset.status = status;

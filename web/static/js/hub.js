@@ -12,6 +12,19 @@
 // States: "connecting" (first attempt), "connected", "reconnecting" (lost,
 // retrying with backoff) and "disconnected" (closed for good: stopped by the
 // page, or closed with a code that forbids reconnecting, such as 3500).
+//
+// Tokens with an expiry: give the hub a token source, opts.getToken, an async
+// function answering a fresh connection token for the same user. The hub then
+// sends the protocol's `refresh` command before the token runs out (the
+// connect reply's `ttl`), and when a reconnect is answered 109 "token
+// expired" it asks the source for a new token and connects again. Without a
+// source the connection lasts until the node closes it at expiry, and the
+// next connect attempt ends in "disconnected".
+//
+// Events: "state" (detail {state, reason}), "subscribed" (detail {channel,
+// recovered, wasRecovering}, also for the personal channels the node
+// subscribes at connect, with personal: true), "suberror" and "refresh"
+// (detail {ttl}) after a successful token refresh.
 
 /** The node's WebSocket endpoint, on the host that served the page. */
 export function wsURL() {
@@ -32,6 +45,8 @@ const DEFAULTS = {
   minDelay: 500,       // first reconnect delay, ms
   maxDelay: 10000,     // backoff ceiling, ms
   commandTimeout: 10000,
+  refreshLead: 60,     // refresh the connection token this many seconds before it expires (at most half its ttl)
+  refreshRetry: 5000,  // after a failed refresh, try again this much later, ms
 };
 
 export class Hub extends EventTarget {
@@ -55,6 +70,9 @@ export class Hub extends EventTarget {
     this.retryTimer = null;
     this.idleTimer = null;
     this.pingSeconds = 0;
+    this.refreshTimer = null;
+    this.expiresAt = 0;    // when the connection token expires (ms), 0 for never
+    this.refreshes = 0;    // successful token refreshes on this page
   }
 
   /** Opens the connection; reconnects by itself until disconnect(). */
@@ -71,6 +89,7 @@ export class Hub extends EventTarget {
     this.stopped = true;
     clearTimeout(this.retryTimer);
     clearTimeout(this.idleTimer);
+    clearTimeout(this.refreshTimer);
     if (this.ws) this.ws.close(1000, 'bye');
     this.ws = null;
     this.failPending(new Error('disconnected'));
@@ -171,24 +190,82 @@ export class Hub extends EventTarget {
     try {
       res = await this.send('connect', req);
     } catch (e) {
-      if (e instanceof HubError && e.code === 109 && this.opts.getToken) {
-        try { this.token = await this.opts.getToken(); } catch { /* retried below */ }
+      if (e instanceof HubError && e.code === 109) {
+        // The token expired: only a new one helps.
+        let fresh = null;
+        let failed = false;
+        if (this.opts.getToken) {
+          try { fresh = await this.opts.getToken(); } catch (err) { failed = true; console.warn('token source', err); }
+        }
+        if (!fresh && !failed) { // nobody can give a new token: stop here
+          this.stopped = true;
+          if (this.ws) { const ws = this.ws; this.ws = null; ws.close(1000, 'token expired'); }
+          this.failPending(new Error('token expired'));
+          this.setState('disconnected', 'token expired');
+          return;
+        }
+        if (fresh) this.token = fresh;
       }
       if (this.ws) this.ws.close(4000, 'connect failed');
       return;
     }
     this.client = res.client || '';
     this.pingSeconds = res.ping || 0;
+    this.scheduleRefresh(res.ttl || 0);
+    const personal = [];
     for (const [ch, sr] of Object.entries(res.subs || {})) {
       const m = /^[^:]*:#(.*)$/.exec(ch);
       if (m) this.user = m[1];
       this.personal.set(ch, { epoch: sr.epoch || '', offset: sr.offset || 0 });
       for (const pub of sr.publications || []) this.dispatchPersonal(ch, pub);
+      personal.push({ channel: ch, recovered: !!sr.recovered, wasRecovering: !!sr.was_recovering, personal: true });
     }
     this.attempts = 0;
     this.setState('connected');
+    for (const detail of personal) this.dispatchEvent(new CustomEvent('subscribed', { detail }));
     this.armIdle();
     for (const sub of this.subs.values()) sub.send();
+  }
+
+  // Arms the token refresh for a token that expires in ttl seconds.
+  scheduleRefresh(ttl) {
+    clearTimeout(this.refreshTimer);
+    this.expiresAt = ttl ? Date.now() + ttl * 1000 : 0;
+    if (!ttl || !this.opts.getToken) return;
+    const lead = Math.min(this.opts.refreshLead, ttl / 2);
+    this.refreshTimer = setTimeout(() => this.refresh(), Math.max(1, ttl - lead) * 1000);
+  }
+
+  /** Sends `refresh` with a new token from opts.getToken; retries a failure while connected. */
+  async refresh() {
+    clearTimeout(this.refreshTimer);
+    const ws = this.ws;
+    const again = () => {
+      if (this.ws !== ws || this.state !== 'connected') return; // the next connect starts over
+      this.refreshTimer = setTimeout(() => this.refresh(), this.opts.refreshRetry);
+    };
+    let token;
+    try {
+      token = await this.opts.getToken();
+    } catch (e) {
+      console.warn('token source', e);
+      again();
+      return;
+    }
+    if (!token) return; // the source has none: the token runs out, and the node closes the connection then
+    if (this.ws !== ws || this.state !== 'connected') return;
+    let res;
+    try {
+      res = await this.send('refresh', { token });
+    } catch (e) {
+      console.warn('refresh', e);
+      again();
+      return;
+    }
+    this.token = token;
+    this.refreshes++;
+    this.scheduleRefresh(res.ttl || 0);
+    this.dispatchEvent(new CustomEvent('refresh', { detail: { ttl: res.ttl || 0 } }));
   }
 
   receive(text) {
@@ -252,6 +329,7 @@ export class Hub extends EventTarget {
 
   closed(code, reason) {
     clearTimeout(this.idleTimer);
+    clearTimeout(this.refreshTimer);
     this.failPending(new Error('connection closed'));
     for (const sub of this.subs.values()) sub.active = false;
     if (this.stopped) return;

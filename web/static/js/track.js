@@ -2,7 +2,7 @@
 // a map drawn here in SVG (no tiles): the address, the courier's path and
 // where it is now, with the ETA and the distance left.
 import { Hub, wsURL } from './hub.js';
-import { $, api, pageToken, claims, connectionBadge, say } from './ui.js';
+import { $, tokenSource, api, pageToken, claims, connectionBadge, say } from './ui.js';
 
 const orderID = new URLSearchParams(location.search).get('order') || '';
 const token = await pageToken('viewer', null);
@@ -10,7 +10,8 @@ const me = token ? claims(token) : null;
 $('#who').textContent = me ? (me.name || me.sub) : 'nobody (get a token on the start page)';
 $('#order-id').textContent = orderID || '–';
 
-const hub = new Hub(wsURL(), { token });
+const hub = new Hub(wsURL(), { token, getToken: tokenSource('viewer', () => hub.token) });
+const tok = () => hub.token; // the current token, refreshed with the connection's
 connectionBadge(hub, $('#conn'));
 window.livehub = hub; // for the console and the browser test
 hub.addEventListener('state', () => { $('#conn-banner').hidden = hub.state !== 'reconnecting'; });
@@ -33,7 +34,7 @@ const state = {
 
 async function loadTracking() {
   try {
-    const t = await api(token, 'GET', `/v1/orders/${encodeURIComponent(orderID)}/tracking`);
+    const t = await api(tok(), 'GET', `/v1/orders/${encodeURIComponent(orderID)}/tracking`);
     state.address = t.address || state.address;
     setStatus(t.status, t.updated_at);
     if (t.assigned_at) state.times.assigned = state.times.assigned || t.assigned_at;

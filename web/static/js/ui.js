@@ -69,21 +69,50 @@ export async function devToken(sub, name, roles = []) {
  * tab), then the one index.html saved, then a fresh demo token.
  */
 export async function pageToken(role, demo) {
-  const hash = new URLSearchParams(location.hash.slice(1));
-  const fromHash = hash.get('token');
-  if (fromHash) {
-    sessionStorage.setItem(storeKey(role), fromHash);
-    return fromHash;
+  const tok = await knownToken(role);
+  if (tok) {
+    // An expired token cannot sign in: a node in development mode mints a
+    // fresh one for the same user (the connection would ask anyway).
+    const c = claims(tok);
+    if (c && c.exp && c.exp * 1000 <= Date.now()) {
+      const fresh = await devToken(c.sub, c.name || '', c.roles || []);
+      if (fresh) { sessionStorage.setItem(storeKey(role), fresh); return fresh; }
+    }
+    return tok;
   }
-  const tab = sessionStorage.getItem(storeKey(role));
-  if (tab) return tab;
-  const saved = savedToken(role);
-  if (saved) return saved;
   if (demo) {
     const tok = await devToken(demo.sub, demo.name, demo.roles);
     if (tok) { saveToken(role, tok); return tok; }
   }
   return '';
+}
+
+/**
+ * The page's token source for Hub's opts.getToken: a fresh token for the
+ * same user, name and roles as the current one. Only a node in development
+ * mode mints tokens (POST /dev/token); elsewhere it answers null (the hub
+ * then stops refreshing), and an app that embeds these pages hands its own
+ * source to the Hub instead. The new
+ * token replaces the one kept for the tab, so a reload signs in with it.
+ */
+export function tokenSource(role, current) {
+  return async () => {
+    const c = claims(current());
+    if (!c || !c.sub) return null;
+    const tok = await devToken(c.sub, c.name || '', c.roles || []);
+    if (!tok) return null; // this node does not mint tokens
+    sessionStorage.setItem(storeKey(role), tok);
+    return tok;
+  };
+}
+
+async function knownToken(role) {
+  const fromHash = new URLSearchParams(location.hash.slice(1)).get('token');
+  if (fromHash) {
+    sessionStorage.setItem(storeKey(role), fromHash);
+    return fromHash;
+  }
+  return sessionStorage.getItem(storeKey(role)) || savedToken(role);
 }
 
 /** An API problem (RFC 9457) as an Error with code, status and detail. */
@@ -105,7 +134,11 @@ export async function api(token, method, path, body, headers = {}) {
   const text = await res.text();
   let data = {};
   try { data = text ? JSON.parse(text) : {}; } catch { data = { detail: text }; }
-  if (!res.ok) throw new APIError(res.status, data);
+  if (!res.ok) {
+    const err = new APIError(res.status, data);
+    err.retryAfter = res.headers.get('Retry-After') || '';
+    throw err;
+  }
   return data;
 }
 
@@ -127,7 +160,7 @@ export function connectionBadge(hub, badge) {
     if (state === 'reconnecting' && hub.nextRetryAt) {
       const upd = () => {
         const s = Math.max(0, Math.ceil((hub.nextRetryAt - Date.now()) / 1000));
-        badge.textContent = `Reconnecting… (retry in ${s}s)`;
+        badge.textContent = `Reconnecting… ${s}s`;
       };
       upd();
       tick = setInterval(upd, 500);

@@ -1,6 +1,6 @@
 // viewer.html?stream=ID: the live room of a stream as a buyer sees it.
 import { Hub, wsURL } from './hub.js';
-import { $, el, api, pageToken, claims, connectionBadge, rupiah, clock, uuid, say } from './ui.js';
+import { $, el, api, pageToken, tokenSource, claims, connectionBadge, rupiah, clock, uuid, say } from './ui.js';
 
 const params = new URLSearchParams(location.search);
 const streamID = params.get('stream') || '';
@@ -9,7 +9,8 @@ const token = await pageToken('viewer', { sub: guest, name: 'Guest ' + guest.sli
 const me = token ? claims(token) : null;
 $('#who').textContent = me ? (me.name || me.sub) : 'nobody (read only: get a token on the start page)';
 
-const hub = new Hub(wsURL(), { token });
+const hub = new Hub(wsURL(), { token, getToken: tokenSource('viewer', () => hub.token) });
+const tok = () => hub.token; // the current token, refreshed with the connection's
 connectionBadge(hub, $('#conn'));
 window.livehub = hub; // for the console and the browser test
 hub.addEventListener('state', () => { $('#conn-banner').hidden = hub.state !== 'reconnecting'; });
@@ -22,16 +23,49 @@ if (!streamID) {
   say($('#buy-note'), 'Open this page with ?stream=<stream id> (the host page links to it).', 'error');
 } else {
   if (token) {
-    api(token, 'GET', `/v1/streams/${encodeURIComponent(streamID)}`).then((s) => {
+    api(tok(), 'GET', `/v1/streams/${encodeURIComponent(streamID)}`).then((s) => {
       $('#title').textContent = s.title;
       document.title = `${s.title} · LiveHub`;
       if (s.state === 'ended') say($('#chat-note'), 'This stream has ended.');
     }).catch((e) => say($('#buy-note'), e.message, 'error'));
+    loadMyOrders();
   }
+  loadRoom();
   hub.subscribe(`live:${streamID}`, onRoom, { backlog: 100 });
   hub.onPersonal((_ch, ev) => onMine(ev));
   hub.addEventListener('suberror', (e) => say($('#buy-note'), `room: ${e.detail.error.message}`, 'error'));
+  // A reconnect that could not recover a channel: read its state again over
+  // HTTP (the room's history is reloaded by the hub itself).
+  hub.addEventListener('subscribed', (e) => {
+    const { channel, recovered, wasRecovering, personal } = e.detail;
+    if (!wasRecovering || recovered) return;
+    if (personal) loadMyOrders();
+    else if (channel === `live:${streamID}`) loadRoom();
+  });
   hub.connect();
+}
+
+// The room's pinned product and message, slow mode and likes (no token needed).
+async function loadRoom() {
+  try {
+    const r = await api('', 'GET', `/v1/streams/${encodeURIComponent(streamID)}/room`);
+    showPinnedProduct(r.pinned_product || null);
+    showPinnedMessage(r.pinned_message || null);
+    showSlow(r.slow_mode_seconds || 0);
+    if (r.likes != null) $('#likes').textContent = r.likes;
+  } catch (e) {
+    console.warn('room', e);
+  }
+}
+
+// The buyer's orders in this stream, for a page opened late or reloaded.
+async function loadMyOrders() {
+  try {
+    const r = await api(tok(), 'GET', '/v1/orders?mine&limit=100');
+    for (const o of (r.orders || []).slice().reverse()) if (o.stream_id === streamID) upsertOrder(o, 'http');
+  } catch (e) {
+    console.warn('orders', e);
+  }
 }
 
 // --- room events ---
@@ -59,7 +93,27 @@ function onRoom(ev) {
       chatLine(`${d.buyer} bought ${d.quantity}`, 'system');
       break;
     case 'chat.message':
-      chatLine(d.text, d.role === 'host' ? 'host' : '', d.name || d.user_id);
+      chatLine(d.text, d.role === 'host' ? 'host' : '', d.name || d.user_id, d.id);
+      break;
+    case 'chat.deleted': {
+      const li = d.message_id && document.querySelector(`#chat li[data-msg="${CSS.escape(d.message_id)}"]`);
+      if (li) li.remove();
+      break;
+    }
+    case 'chat.slow_mode':
+      showSlow(d.seconds);
+      break;
+    case 'product.pinned':
+      showPinnedProduct(d);
+      break;
+    case 'product.unpinned':
+      showPinnedProduct(null);
+      break;
+    case 'message.pinned':
+      showPinnedMessage(d);
+      break;
+    case 'message.unpinned':
+      showPinnedMessage(null);
       break;
     case 'likes.count':
       $('#likes').textContent = d.total;
@@ -96,20 +150,33 @@ function renderSale() {
   const bar = $('#stock-bar');
   bar.setAttribute('aria-valuemax', q);
   bar.setAttribute('aria-valuenow', left);
-  $('#stock-left').textContent = left ? `${left} of ${q} left` : `Sold out (${q} of ${q} gone)`;
+  $('#stock-left').textContent = `${left} of ${q} left`;
   $('#stock-left').dataset.left = left;
-  $('#stock-limit').textContent = `max ${sale.per_user_limit} per buyer`;
+  $('#stock-limit').textContent = `max ${sale.per_user_limit} each`;
   const qty = $('#qty');
-  const max = Math.max(1, Math.min(sale.per_user_limit || 1, left || 1, 10));
+  const allowed = (sale.per_user_limit || 1) - heldUnits();
+  const max = Math.max(1, Math.min(allowed, left || 1, 10));
   if (qty.options.length !== max) {
     const keep = Number(qty.value) || 1;
     qty.replaceChildren(...Array.from({ length: max }, (_, i) => el('option', { value: i + 1, text: String(i + 1) })));
     qty.value = String(Math.min(keep, max));
   }
   const buy = $('#buy');
-  buy.disabled = p !== 'live' || !token || buying;
-  buy.textContent = { scheduled: 'Starts soon', live: buying ? 'Reserving…' : 'Buy now', sold_out: 'Sold out', ended: 'Sale ended', none: 'Buy now' }[p];
+  const limited = p === 'live' && allowed <= 0;
+  buy.disabled = p !== 'live' || !token || buying || limited;
+  buy.dataset.limit = String(limited);
+  buy.textContent = { scheduled: 'Starts soon', live: buying ? 'Reserving…' : limited ? 'Limit reached' : 'Buy now', sold_out: 'Sold out', ended: 'Sale ended', none: 'Buy now' }[p];
   tick();
+}
+
+// Units this buyer holds in the current sale (pending and paid orders), which
+// count against its per-buyer limit.
+function heldUnits() {
+  let n = 0;
+  for (const { order } of orders.values()) {
+    if (sale && order.flash_sale_id === sale.id && (order.status === 'pending_payment' || order.status === 'paid')) n += order.quantity;
+  }
+  return n;
 }
 
 function tick() {
@@ -142,15 +209,20 @@ $('#buy').addEventListener('click', async () => {
     let order;
     for (let attempt = 0; ; attempt++) {
       try {
-        order = await api(token, 'POST', '/v1/checkout', { flash_sale_id: sale.id, quantity }, { 'Idempotency-Key': key });
+        order = await api(tok(), 'POST', '/v1/checkout', { flash_sale_id: sale.id, quantity }, { 'Idempotency-Key': key });
         break;
       } catch (e) {
-        // A network error or 503: the same key cannot buy twice, so retry.
-        if (attempt < 2 && (!e.status || e.status === 503)) { await new Promise((r) => setTimeout(r, 600 * (attempt + 1))); continue; }
+        // A network error, 503 or 429: the same key cannot buy twice, so retry.
+        if (attempt < 2 && (!e.status || e.status === 503 || e.status === 429)) {
+          const wait = e.status === 429 ? 1000 * Math.min(5, Number(e.retryAfter) || 1) : 600 * (attempt + 1);
+          await new Promise((r) => setTimeout(r, wait));
+          continue;
+        }
         throw e;
       }
     }
     upsertOrder(order, 'checkout');
+    $('#buy-note').dataset.code = '';
     say($('#buy-note'), `Reserved ${order.quantity} for ${rupiah(order.amount)}: pay to confirm.`, 'ok');
   } catch (e) {
     const msg = {
@@ -158,6 +230,7 @@ $('#buy').addEventListener('click', async () => {
       per_user_limit: e.message,
       sale_not_started: 'The sale has not started yet.',
       sale_ended: 'The sale has ended.',
+      rate_limited: 'Too many tries: wait a moment.',
     }[e.code] || e.message;
     say($('#buy-note'), msg, 'error');
     $('#buy-note').dataset.code = e.code || '';
@@ -176,6 +249,7 @@ function onMine(ev) {
 function upsertOrder(order, via) {
   let entry = orders.get(order.id);
   if (entry && rank(entry.order.status) > rank(order.status)) return; // status only moves forward
+  if (entry && entry.order.status === order.status && entry.li.firstChild) { entry.order = order; return; }
   if (!entry) {
     const li = el('li', { 'data-order': order.id });
     entry = { order, li };
@@ -184,15 +258,22 @@ function upsertOrder(order, via) {
     $('#orders-empty').hidden = true;
   }
   const changed = entry.order.status !== order.status || !entry.li.firstChild;
+  if (changed && via !== 'http' && entry.li.firstChild) {
+    const what = { paid: 'Payment received: your order is paid.', expired: 'Your reservation ran out.', cancelled: 'The payment was cancelled.' }[order.status];
+    if (what) say($('#buy-note'), what, order.status === 'paid' ? 'ok' : 'error');
+  }
   entry.order = order;
   if (changed) entry.li.dataset.via = via;
   renderOrder(entry);
+  if (sale) renderSale(); // the per-buyer limit counts this buyer's orders
 }
 
 function rank(s) { return { pending_payment: 0, paid: 1, expired: 1, cancelled: 1 }[s] ?? 0; }
 
 function renderOrder({ order, li }) {
   li.dataset.status = order.status;
+  li.dataset.quantity = order.quantity;
+  li.dataset.amount = order.amount;
   const status = el('span', { class: 'status', 'data-status': order.status, text: order.status.replace('_', ' ') });
   const line = el('div', { class: 'row', style: 'justify-content:space-between' },
     el('span', { class: 'num', text: `${order.quantity} × · ${rupiah(order.amount)}` }), status);
@@ -215,11 +296,11 @@ async function payOrder(order, button) {
   try {
     // The answer says "paid" too, but the page waits for the order.paid
     // event on the personal channel: that is what a real gateway sends later.
-    await api(token, 'POST', `/v1/payments/simulated/${encodeURIComponent(order.id)}/pay`);
+    await api(tok(), 'POST', `/v1/payments/simulated/${encodeURIComponent(order.id)}/pay`);
     setTimeout(async () => { // no event in 5 s: read the order instead
       const entry = orders.get(order.id);
       if (entry && entry.order.status === 'pending_payment') {
-        try { upsertOrder(await api(token, 'GET', `/v1/orders/${encodeURIComponent(order.id)}`), 'http'); } catch { /* keep */ }
+        try { upsertOrder(await api(tok(), 'GET', `/v1/orders/${encodeURIComponent(order.id)}`), 'http'); } catch { /* keep */ }
       }
     }, 5000);
   } catch (e) {
@@ -229,11 +310,52 @@ async function payOrder(order, button) {
   }
 }
 
+// --- pinned product and message, slow mode ---
+function showPinnedProduct(p) {
+  const card = $('#pinned-product');
+  card.hidden = !p;
+  card.dataset.pinned = String(!!p);
+  if (!p) return;
+  $('#pp-name').textContent = p.product ? p.product.name : '';
+  $('#pp-price').textContent = rupiah(p.price);
+  $('#pp-stock').textContent = p.stock != null ? (p.stock > 0 ? `${p.stock} in stock` : 'out of stock') : '';
+}
+
+// A pinned message may end with "Voucher: CODE"; the code gets a copy button.
+const VOUCHER = /\s*voucher:?\s+([A-Z0-9][A-Z0-9_-]{1,31})\s*$/i;
+function showPinnedMessage(m) {
+  const box = $('#pinned-message');
+  box.hidden = !m;
+  box.dataset.pinned = String(!!m);
+  if (!m) return;
+  const v = VOUCHER.exec(m.text || '');
+  $('#pm-text').textContent = v ? m.text.slice(0, v.index) : m.text;
+  $('#pm-voucher').hidden = !v;
+  $('#pm-code').textContent = v ? v[1] : '';
+}
+
+$('#pm-copy').addEventListener('click', async () => {
+  const code = $('#pm-code').textContent;
+  try {
+    await navigator.clipboard.writeText(code);
+    say($('#chat-note'), `Voucher ${code} copied.`, 'ok');
+  } catch {
+    say($('#chat-note'), `Voucher code: ${code}`);
+  }
+});
+
+function showSlow(seconds) {
+  $('#slow-note').hidden = !seconds;
+  $('#slow-note').textContent = seconds ? `Slow mode: one message every ${seconds} s.` : '';
+}
+
 // --- chat and hearts ---
-function chatLine(text, kind = '', name = '') {
+function chatLine(text, kind = '', name = '', id = '') {
   const log = $('#chat');
+  if (id && log.querySelector(`li[data-msg="${CSS.escape(id)}"]`)) return;
   const atBottom = log.scrollHeight - log.scrollTop - log.clientHeight < 30;
   const li = el('li', { class: kind === 'system' ? 'system' : '' });
+  if (id) li.dataset.msg = id;
   if (name) li.append(el('b', { text: name + (kind === 'host' ? ' (host)' : '') }));
   li.append(text);
   log.append(li);
@@ -250,8 +372,10 @@ $('#chat-form').addEventListener('submit', async (e) => {
     await hub.publish(`live:${streamID}`, { text });
     input.value = '';
     say($('#chat-note'), '');
+    $('#chat-note').dataset.code = '';
   } catch (err) {
     say($('#chat-note'), err.message, 'error');
+    $('#chat-note').dataset.code = err.code || '';
   }
 });
 
