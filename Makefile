@@ -53,10 +53,13 @@ fuzz:
 		$(GO) test $$pkg -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME); \
 	done
 
-# The Go benchmarks of docs/benchmarks.md (the load tool's runs are listed there).
+# The standard set of docs/benchmarks.md: load runs against servers the tool
+# starts (a private redis-server for the Redis ones), the Go benchmarks and
+# the bytes-per-event replay; rewrites the generated sections of that file.
 bench:
-	$(GO) test ./hub -run '^$$' -bench Broadcast -benchtime 1s
-	$(GO) test ./rest -run '^$$' -bench CheckoutHTTP_Redis -benchtime 5000x
+	CGO_ENABLED=0 $(GO) build -o bin/livehub ./cmd/livehub
+	$(GO) build -o bin/livehub-bench ./cmd/livehub-bench
+	bin/livehub-bench suite -spawn-server bin/livehub -write docs/benchmarks.md
 
 clean:
 	rm -rf bin $(SDK_DIR)/node_modules $(BROWSER_DIR)/node_modules

@@ -23,6 +23,8 @@ type PublishRequest struct {
 	// supersedes (likes, viewers) must not push the room's chat out of the
 	// recovery window. They carry no offset.
 	Ephemeral bool
+	// Priority lets congested connections drop the publication; see Priority.
+	Priority Priority
 }
 
 // Publish publishes data into a channel, keeping it in history when the
@@ -41,6 +43,7 @@ func (n *Node) Publish(ctx context.Context, channel string, data []byte, req Pub
 	}
 	opts.IdempotencyKey = req.IdempotencyKey
 	opts.Tags = req.Tags
+	opts.Priority = req.Priority
 	sp, _, err := n.cfg.Broker.Publish(ctx, channel, data, opts)
 	if err != nil {
 		n.metrics.brokerPublishErr.Inc()
@@ -233,7 +236,7 @@ func (c *Client) serverSubscribe(channel string, ns *NamespaceOptions) {
 		}
 		return
 	}
-	data, err := protocol.DefaultJsonReplyEncoder.Encode(&protocol.Reply{Push: &protocol.Push{
+	data, err := c.enc.encodeReply(&protocol.Reply{Push: &protocol.Push{
 		Channel: channel,
 		Subscribe: &protocol.Subscribe{
 			Recoverable: res.Recoverable, Positioned: res.Positioned,
@@ -254,7 +257,7 @@ func (c *Client) serverUnsubscribe(channel string) {
 	if !c.unsubscribe(c.ctx, channel) {
 		return
 	}
-	data, err := protocol.DefaultJsonReplyEncoder.Encode(&protocol.Reply{Push: &protocol.Push{
+	data, err := c.enc.encodeReply(&protocol.Reply{Push: &protocol.Push{
 		Channel:     channel,
 		Unsubscribe: &protocol.Unsubscribe{Code: unsubscribeServerCode, Reason: "server unsubscribe"},
 	}})

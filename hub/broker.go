@@ -21,7 +21,24 @@ type Publication struct {
 	Tags map[string]string `json:"t,omitempty"`
 	// Time is the publication time in Unix milliseconds.
 	Time int64 `json:"tm,omitempty"`
+	// Priority says what a congested connection may drop first.
+	Priority Priority `json:"pr,omitempty"`
 }
+
+// Priority orders publications under overload. A connection whose write
+// queue holds more than Config.LowPriorityQueueBytes drops low-priority
+// publications (likes, viewer counts, chat, courier positions: each soon
+// superseded or merely social) and keeps queueing normal ones (stock,
+// orders), so a phone on a bad network falls behind on chatter before it
+// falls behind on what it pays for.
+type Priority uint8
+
+const (
+	// PriorityNormal publications are always queued while the queue has room.
+	PriorityNormal Priority = iota
+	// PriorityLow publications are dropped for congested connections.
+	PriorityLow
+)
 
 // ClientInfo identifies a connection in publications and presence.
 type ClientInfo struct {
@@ -57,6 +74,8 @@ type PublishOptions struct {
 	IdempotencyKey string
 	// IdempotentResultTTL is how long IdempotencyKey is remembered. Zero means 5 minutes.
 	IdempotentResultTTL time.Duration
+	// Priority travels with the publication to every node.
+	Priority Priority
 }
 
 // HistoryOptions select publications from a channel's history.

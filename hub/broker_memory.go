@@ -133,7 +133,7 @@ func (e *MemoryEngine) Publish(ctx context.Context, channel string, data []byte,
 			return r.sp, true, nil
 		}
 	}
-	pub := &Publication{Data: data, Info: opts.ClientInfo, Tags: opts.Tags, Time: now.UnixMilli()}
+	pub := &Publication{Data: data, Info: opts.ClientInfo, Tags: opts.Tags, Time: now.UnixMilli(), Priority: opts.Priority}
 	var sp StreamPosition
 	if opts.HistorySize > 0 && opts.HistoryTTL > 0 {
 		st := e.streamLocked(s, channel, now)

@@ -20,6 +20,8 @@ type Client struct {
 	id    string
 	conn  *websocket.Conn
 	queue *writeQueue
+	// enc is the wire encoding chosen at the handshake.
+	enc encoding
 	// ctx is cancelled when the connection is gone; engine calls made for
 	// this client use it.
 	ctx    context.Context
@@ -30,6 +32,8 @@ type Client struct {
 
 	awaitingPong atomic.Bool
 	writerDone   chan struct{}
+	// wbuf is the writer goroutine's buffer for building a message.
+	wbuf []byte
 
 	// mu guards the fields below.
 	mu            sync.Mutex
@@ -57,12 +61,18 @@ type subscription struct {
 	// queued, then flush the ones the reply did not already include.
 	pending  bool
 	buffered []bufferedPush
+	// delta is set when the subscription negotiated fossil deltas.
+	// deltaReady says the client holds the data of the publication at
+	// offset, so the next one may be sent as a delta against it; it is
+	// false until the first publication after subscribing was sent whole.
+	delta      bool
+	deltaReady bool
 }
 
 type bufferedPush struct {
 	offset uint64
 	epoch  string
-	data   []byte
+	frames *pubFrames
 }
 
 // ID is the connection's unique id.
@@ -88,12 +98,13 @@ func (c *Client) Context() context.Context { return c.ctx }
 // Disconnect closes the connection with d.
 func (c *Client) Disconnect(d Disconnect) { c.close(d) }
 
-func (n *Node) newClient(conn *websocket.Conn) *Client {
+func (n *Node) newClient(conn *websocket.Conn, enc encoding) *Client {
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Client{
 		node:       n,
 		id:         newID(),
 		conn:       conn,
+		enc:        enc,
 		queue:      newWriteQueue(n.cfg.MaxQueueBytes),
 		ctx:        ctx,
 		cancel:     cancel,
@@ -145,8 +156,8 @@ func (c *Client) readLoop() {
 			return
 		}
 		c.node.metrics.bytesIn.Add(float64(len(data)))
-		if typ != websocket.MessageText {
-			// The JSON protocol travels in text frames only.
+		if typ != c.enc.messageType() {
+			// JSON travels in text messages only, Protobuf in binary ones.
 			c.close(DisconnectBadRequest)
 			return
 		}
@@ -159,8 +170,8 @@ func (c *Client) readLoop() {
 // handleFrame answers every command in a frame; it returns false once the
 // connection is closing.
 func (c *Client) handleFrame(data []byte) bool {
-	dec := protocol.GetCommandDecoder(protocol.TypeJSON, data)
-	defer protocol.PutCommandDecoder(protocol.TypeJSON, dec)
+	dec := protocol.GetCommandDecoder(c.enc.protoType(), data)
+	defer protocol.PutCommandDecoder(c.enc.protoType(), dec)
 	for {
 		cmd, err := dec.Decode()
 		if cmd != nil {
@@ -288,7 +299,7 @@ func commandType(cmd *protocol.Command) string {
 }
 
 func (c *Client) reply(r *protocol.Reply) {
-	data, err := protocol.DefaultJsonReplyEncoder.Encode(r)
+	data, err := c.enc.encodeReply(r)
 	if err != nil {
 		c.node.log.Error("encode reply", "err", err)
 		c.close(DisconnectServerError)
@@ -358,19 +369,20 @@ func (c *Client) handleConnect(ctx context.Context, id uint32, req *protocol.Con
 			return true
 		}
 	}
-	if n.draining.Load() {
-		c.close(DisconnectShutdown)
+	c.mu.Lock()
+	c.cred = cred
+	c.mu.Unlock()
+	if d := n.registerClient(c); d != nil {
+		n.log.Debug("connect refused", "client", c.id, "user", cred.UserID, "reason", d.Reason)
+		c.close(*d)
 		return false
 	}
-
 	c.mu.Lock()
 	c.authenticated = true
-	c.cred = cred
 	if c.staleTimer != nil {
 		c.staleTimer.Stop()
 	}
 	c.mu.Unlock()
-	n.registerClient(c)
 	c.armExpiry()
 	if err := c.setForeground(ctx, true); err != nil {
 		n.log.Warn("app state presence failed", "err", err)
@@ -584,6 +596,15 @@ func (c *Client) subscribe(ctx context.Context, channel string, ns *NamespaceOpt
 		joinLeave:   ns.JoinLeave && req.JoinLeave,
 		pending:     true,
 	}
+	if req.Delta != "" {
+		if req.Delta != DeltaFossil {
+			return nil, ErrorBadRequest.WithMessage("unsupported delta type")
+		}
+		// Deltas chain publications, so they need the ordered, positioned
+		// stream of a recoverable subscription; elsewhere the client gets
+		// full data and SubscribeResult.Delta false.
+		sub.delta = sub.recoverable && ns.allowsDelta(DeltaFossil)
+	}
 	c.mu.Lock()
 	if _, ok := c.subs[channel]; ok {
 		c.mu.Unlock()
@@ -599,7 +620,7 @@ func (c *Client) subscribe(ctx context.Context, channel string, ns *NamespaceOpt
 		c.dropSub(channel)
 		return nil, err
 	}
-	res := &protocol.SubscribeResult{}
+	res := &protocol.SubscribeResult{Delta: sub.delta}
 	if sub.recoverable {
 		res.Recoverable, res.Positioned = true, true
 		var (
@@ -632,6 +653,11 @@ func (c *Client) subscribe(ctx context.Context, channel string, ns *NamespaceOpt
 				res.Publications = make([]*protocol.Publication, len(pubs))
 				for i, p := range pubs {
 					res.Publications[i] = p.toProto()
+					if sub.delta && c.enc == encodingJSON {
+						// With delta negotiated, centrifuge-js reads every
+						// publication's data of the subscription as a string.
+						res.Publications[i].Data = jsonString(p.Data)
+					}
 				}
 			}
 			n.metrics.recoveries.WithLabelValues(boolLabel(recovered)).Inc()
@@ -666,13 +692,18 @@ func (c *Client) activate(channel string) {
 	buffered := sub.buffered
 	sub.buffered = nil
 	for _, b := range buffered {
+		data := c.pubFrameLocked(sub, b.frames)
+		if data == nil {
+			continue
+		}
 		switch c.admitLocked(sub, b.offset, b.epoch) {
 		case admitSkip:
 			continue // the reply's position already covers it
 		case admitGap:
 			return
 		}
-		if !c.queue.push(b.data) {
+		c.markSentLocked(sub)
+		if !c.queue.push(data) {
 			go c.closeSlow()
 			return
 		}
@@ -706,8 +737,33 @@ func (c *Client) admitLocked(sub *subscription, offset uint64, epoch string) adm
 	return admitQueue
 }
 
+// pubFrameLocked picks the form of a publication this subscription gets:
+// the plain push, or for a delta subscription a delta when the client holds
+// the previous publication, whole data otherwise. Nil means the publication
+// cannot be encoded for this client. c.mu must be held.
+func (c *Client) pubFrameLocked(sub *subscription, f *pubFrames) []byte {
+	if !sub.delta {
+		return f.full(c.enc)
+	}
+	if sub.deltaReady {
+		if d := f.deltaFrame(c.enc); d != nil {
+			return d
+		}
+	}
+	return f.fullForDelta(c.enc)
+}
+
+// markSentLocked records that the frame picked by pubFrameLocked is being
+// queued: from now on the client holds this publication's data, so a delta
+// against it can follow. c.mu must be held.
+func (c *Client) markSentLocked(sub *subscription) {
+	if sub.delta {
+		sub.deltaReady = true
+	}
+}
+
 // deliverPublication queues a publication push; it never blocks.
-func (c *Client) deliverPublication(channel string, offset uint64, epoch string, data []byte) {
+func (c *Client) deliverPublication(channel string, offset uint64, epoch string, f *pubFrames) {
 	c.mu.Lock()
 	sub, ok := c.subs[channel]
 	if !ok || c.closed {
@@ -715,7 +771,7 @@ func (c *Client) deliverPublication(channel string, offset uint64, epoch string,
 		return
 	}
 	if sub.pending {
-		sub.buffered = append(sub.buffered, bufferedPush{offset: offset, epoch: epoch, data: data})
+		sub.buffered = append(sub.buffered, bufferedPush{offset: offset, epoch: epoch, frames: f})
 		c.mu.Unlock()
 		return
 	}
@@ -723,6 +779,21 @@ func (c *Client) deliverPublication(channel string, offset uint64, epoch string,
 		c.mu.Unlock()
 		return
 	}
+	if f.pub.Priority == PriorityLow && c.queue.pending() > c.node.cfg.LowPriorityQueueBytes {
+		// Shed: the subscription's position moved on, so the next
+		// publication is not taken for a gap; a delta against this one
+		// could not be applied, so the next one goes out whole.
+		sub.deltaReady = false
+		c.mu.Unlock()
+		c.node.metrics.shed.Inc()
+		return
+	}
+	data := c.pubFrameLocked(sub, f)
+	if data == nil {
+		c.mu.Unlock()
+		return
+	}
+	c.markSentLocked(sub)
 	ok = c.queue.push(data)
 	c.mu.Unlock()
 	if !ok {
@@ -730,13 +801,15 @@ func (c *Client) deliverPublication(channel string, offset uint64, epoch string,
 	}
 }
 
-func (c *Client) deliverJoinLeave(channel string, data []byte) {
+func (c *Client) deliverJoinLeave(channel string, push *lazyPush) {
 	c.mu.Lock()
 	sub, ok := c.subs[channel]
 	want := ok && sub.joinLeave && !sub.pending && !c.closed
 	c.mu.Unlock()
 	if want {
-		c.enqueue(data)
+		if data := push.frame(c.enc); data != nil {
+			c.enqueue(data)
+		}
 	}
 }
 
@@ -813,6 +886,9 @@ func (c *Client) handlePublish(ctx context.Context, id uint32, req *protocol.Pub
 	}
 	opts := ns.publishOptions()
 	opts.ClientInfo = c.clientInfo()
+	if ns.LowPriorityClientPublications {
+		opts.Priority = PriorityLow
+	}
 	if _, _, err := n.cfg.Broker.Publish(ctx, req.Channel, data, opts); err != nil {
 		n.metrics.brokerPublishErr.Inc()
 		return toError(err)
@@ -1026,7 +1102,7 @@ func (c *Client) writeLoop() {
 			c.mu.Lock()
 			auth := c.authenticated
 			c.mu.Unlock()
-			if auth && c.queue.push(pingFrame) {
+			if auth && c.queue.push(c.enc.pingFrame()) {
 				if c.awaitingPong.CompareAndSwap(false, true) {
 					pong.Reset(n.cfg.PongTimeout)
 				}
@@ -1062,9 +1138,6 @@ func (c *Client) writeLoop() {
 		}
 	}
 }
-
-// pingFrame is the protocol's ping: an empty reply.
-var pingFrame = []byte("{}")
 
 // flushBeforeClose reports whether queued frames are still worth sending
 // before the close frame.
@@ -1106,32 +1179,25 @@ const closeHandshakeTimeout = time.Second
 
 func (c *Client) writeBatch(batch [][]byte) error {
 	n := c.node
+	// The batch is built into one buffer and written with one call, so the
+	// compression threshold applies to the whole message.
+	buf := c.wbuf[:0]
+	for i, f := range batch {
+		buf = c.enc.appendFrame(buf, i == 0, f)
+	}
+	if cap(buf) <= 4*n.cfg.MaxBatchBytes {
+		c.wbuf = buf
+	} else {
+		// A single oversized reply grew it; do not keep that memory.
+		c.wbuf = nil
+	}
 	ctx, cancel := context.WithTimeout(c.ctx, n.cfg.WriteTimeout)
 	defer cancel()
-	w, err := c.conn.Writer(ctx, websocket.MessageText)
-	if err != nil {
-		return err
-	}
-	size := 0
-	for i, f := range batch {
-		if i > 0 {
-			if _, err := w.Write(newline); err != nil {
-				return err
-			}
-			size++
-		}
-		if _, err := w.Write(f); err != nil {
-			return err
-		}
-		size += len(f)
-	}
-	if err := w.Close(); err != nil {
+	if err := c.conn.Write(ctx, c.enc.messageType(), buf); err != nil {
 		return err
 	}
 	n.metrics.framesOut.Inc()
 	n.metrics.messagesOut.Add(float64(len(batch)))
-	n.metrics.bytesOut.Add(float64(size))
+	n.metrics.bytesOut.Add(float64(len(buf)))
 	return nil
 }
-
-var newline = []byte("\n")

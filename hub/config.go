@@ -30,17 +30,33 @@ type Config struct {
 	// Hooks are the application's decisions.
 	Hooks Hooks
 
+	// Compression is when WebSocket permessage-deflate is negotiated with a
+	// client that offers it. Zero means CompressionNoContextTakeover.
+	Compression Compression
+	// CompressionThreshold is the size below which a message goes out
+	// uncompressed on a compressed connection: deflate does not pay for
+	// itself on small messages. Zero means 512 bytes.
+	CompressionThreshold int
+
 	// MaxFrameBytes bounds a frame a client sends. Zero means 64 KiB.
 	MaxFrameBytes int64
 	// MaxQueueBytes bounds the bytes waiting to be written to one
 	// connection; a client that falls further behind is disconnected as slow
 	// (3008). Zero means 1 MiB.
 	MaxQueueBytes int
+	// LowPriorityQueueBytes is the queued bytes past which a connection
+	// drops low-priority publications instead of queueing them. Zero means
+	// a quarter of MaxQueueBytes.
+	LowPriorityQueueBytes int
 	// MaxBatchBytes bounds the queued frames joined into one WebSocket
 	// message. Zero means 64 KiB.
 	MaxBatchBytes int
 	// WriteTimeout bounds one write to a connection. Zero means 10s.
 	WriteTimeout time.Duration
+	// MaxConnsPerUser bounds the connections one signed-in user may hold on
+	// this node; the next connect is closed with 3504 (connection limit).
+	// Anonymous connections are not counted. Zero means no bound.
+	MaxConnsPerUser int
 	// MaxChannelsPerConn bounds a connection's subscriptions. Zero means 128.
 	MaxChannelsPerConn int
 	// CommandRate is the sustained commands per second a connection may
@@ -117,7 +133,12 @@ func (c *Config) setDefaults() error {
 		c.MaxFrameBytes = 64 << 10
 	}
 	def(&c.MaxQueueBytes, 1<<20)
+	def(&c.LowPriorityQueueBytes, c.MaxQueueBytes/4)
 	def(&c.MaxBatchBytes, 64<<10)
+	def(&c.CompressionThreshold, 512)
+	if c.Compression > CompressionContextTakeover {
+		return fmt.Errorf("unknown compression mode %d", c.Compression)
+	}
 	def(&c.MaxChannelsPerConn, 128)
 	def(&c.CommandBurst, 100)
 	def(&c.HistoryMaxLimit, 1000)

@@ -14,7 +14,7 @@ import (
 // newDetachedClient is a signed-in client without a socket: its queue is
 // inspected directly. Used by the fan-out tests, the benchmark and the fuzzer.
 func newDetachedClient(n *Node, user string) *Client {
-	c := n.newClient(nil)
+	c := n.newClient(nil, encodingJSON)
 	c.mu.Lock()
 	c.authenticated = true
 	c.cred = Credentials{UserID: user}

@@ -30,7 +30,7 @@ func FuzzHandleFrame(f *testing.F) {
 	}
 	n := newBareNode(f, nil)
 	f.Fuzz(func(t *testing.T, frame []byte) {
-		c := n.newClient(nil)
+		c := n.newClient(nil, encodingJSON)
 		c.staleTimer = nil
 		c.handleFrame(frame)
 		for _, out := range c.queue.take(nil, 1<<30) {

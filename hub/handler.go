@@ -24,8 +24,12 @@ type HandlerOptions struct {
 // NewWebSocketHandler returns the handler for the node's client connections.
 func NewWebSocketHandler(n *Node, o HandlerOptions) *WebSocketHandler {
 	return &WebSocketHandler{node: n, opts: &websocket.AcceptOptions{
-		OriginPatterns:  o.AllowedOrigins,
-		CompressionMode: websocket.CompressionDisabled,
+		OriginPatterns: o.AllowedOrigins,
+		// Offered by the protobuf builds of the SDKs; JSON clients send no
+		// subprotocol.
+		Subprotocols:         []string{ProtobufSubprotocol},
+		CompressionMode:      n.cfg.Compression.mode(),
+		CompressionThreshold: n.cfg.CompressionThreshold,
 	}}
 }
 
@@ -42,6 +46,12 @@ func (h *WebSocketHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		n.log.Debug("websocket accept failed", "err", err, "remote", r.RemoteAddr)
 		return
 	}
-	c := n.newClient(conn)
+	enc := encodingJSON
+	// The SDKs ask for Protobuf with the subprotocol (browsers) or the
+	// query parameter (clients that cannot set a subprotocol).
+	if conn.Subprotocol() == ProtobufSubprotocol || r.URL.Query().Get("cf_protocol") == "protobuf" {
+		enc = encodingProtobuf
+	}
+	c := n.newClient(conn, enc)
 	c.serve()
 }

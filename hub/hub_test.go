@@ -1020,3 +1020,101 @@ func TestSubscribe_GrantOpensRoleRestrictedChannelToOneUser(t *testing.T) {
 	_, err = buyer.Subscribe(ctxT(t), &protocol.SubscribeRequest{Channel: "studio:1"})
 	wantCode(t, err, 103)
 }
+
+func TestLimits_ConnectionsPerUser(t *testing.T) {
+	h := newTestHub(t, func(c *hub.Config) {
+		c.MaxConnsPerUser = 2
+		c.AllowAnonymous = true
+	})
+	first, _ := h.connect(t, "u1")
+	h.connect(t, "u1")
+	third := h.dial(t, protoclient.Options{})
+	if _, err := third.Connect(ctxT(t), token(t, "u1", time.Hour)); err == nil {
+		t.Fatal("third connection of one user accepted")
+	}
+	if code, _ := waitClosed(t, third, 5*time.Second); code != 3504 {
+		t.Fatalf("third connection closed with %d, want 3504 (connection limit)", code)
+	}
+	if got := h.metric(t, "livehub_hub_disconnects_total"); got != 1 {
+		t.Fatalf("connection limit disconnects counted: %v, want 1", got)
+	}
+	// Another user and anonymous viewers are not affected.
+	h.connect(t, "u2")
+	for range 3 {
+		h.connect(t, "")
+	}
+	// A closed connection frees its place.
+	first.CloseNow()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		c := h.dial(t, protoclient.Options{})
+		if _, err := c.Connect(ctxT(t), token(t, "u1", time.Hour)); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the user's place was not freed after a connection closed")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestOverload_LowPriorityShedBeforeNormal(t *testing.T) {
+	h := newTestHub(t, func(c *hub.Config) {
+		c.MaxQueueBytes = 64 << 20 // never slow-closed in this test
+		c.LowPriorityQueueBytes = 64 << 10
+	})
+	// The client stops reading: its push buffer holds one push, so the
+	// socket buffers fill and the server's queue grows.
+	c := h.dial(t, protoclient.Options{PushBuffer: 1})
+	if _, err := c.Connect(ctxT(t), token(t, "viewer", time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Subscribe(ctxT(t), &protocol.SubscribeRequest{Channel: "live:busy"}); err != nil {
+		t.Fatal(err)
+	}
+	chatter := `{"type":"likes.count","pad":"` + strings.Repeat("x", 8<<10) + `"}`
+	const rounds = 3000 // 24 MB of chatter: more than loopback buffers hold
+	for i := range rounds {
+		if _, err := h.node.Publish(ctxT(t), "live:busy", []byte(chatter), hub.PublishRequest{Priority: hub.PriorityLow}); err != nil {
+			t.Fatal(err)
+		}
+		h.publish(t, "live:busy", fmt.Sprintf(`{"type":"flash_sale.stock","seq":%d}`, i))
+	}
+	shed := h.metric(t, "livehub_hub_shed_publications_total")
+	if shed == 0 {
+		t.Fatal("nothing shed although the queue went far past the low-priority bound")
+	}
+	// Reading again: every stock event arrives, in order; the chatter that
+	// arrives plus what was shed is all of it.
+	var low, seq int
+	var last uint64
+	for seq < rounds {
+		p := nextPub(t, c, "live:busy")
+		if p.Offset <= last {
+			t.Fatalf("offset %d after %d", p.Offset, last)
+		}
+		last = p.Offset
+		var ev struct {
+			Type string `json:"type"`
+			Seq  int    `json:"seq"`
+		}
+		if err := json.Unmarshal(p.Data, &ev); err != nil {
+			t.Fatal(err)
+		}
+		switch ev.Type {
+		case "likes.count":
+			low++
+		case "flash_sale.stock":
+			if ev.Seq != seq {
+				t.Fatalf("stock event %d arrived where %d was due: a normal publication was lost", ev.Seq, seq)
+			}
+			seq++
+		}
+	}
+	if float64(low)+shed != rounds {
+		t.Fatalf("chatter received %d + shed %v != published %d", low, shed, rounds)
+	}
+	if got := h.slowDisconnects(t); got != 0 {
+		t.Fatalf("slow disconnects %v: shedding should have kept the client", got)
+	}
+}

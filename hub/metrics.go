@@ -18,6 +18,7 @@ type metrics struct {
 	messagesOut      prometheus.Counter
 	disconnects      *prometheus.CounterVec
 	slowDisconnects  prometheus.Counter
+	shed             prometheus.Counter
 	fanoutSeconds    prometheus.Histogram
 	recoveries       *prometheus.CounterVec
 	brokerPublishErr prometheus.Counter
@@ -55,6 +56,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		disconnects: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "livehub_hub_disconnects_total", Help: "Connections closed, by disconnect code.",
 		}, []string{"code"}),
+		shed: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "livehub_hub_shed_publications_total",
+			Help: "Low-priority publications dropped for connections whose write queue was congested.",
+		}),
 		slowDisconnects: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "livehub_hub_slow_disconnects_total", Help: "Connections closed because their write queue overflowed.",
 		}),
@@ -73,7 +78,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	if reg != nil {
 		reg.MustRegister(m.connections, m.subscriptions, m.commands, m.commandErrors,
 			m.publicationsIn, m.framesOut, m.messagesOut, m.bytesOut, m.bytesIn,
-			m.disconnects, m.slowDisconnects, m.fanoutSeconds, m.recoveries, m.brokerPublishErr)
+			m.disconnects, m.slowDisconnects, m.shed, m.fanoutSeconds, m.recoveries, m.brokerPublishErr)
 	}
 	return m
 }

@@ -46,6 +46,17 @@ type NamespaceOptions struct {
 	ForceRecovery bool `json:"force_recovery,omitempty"`
 	// History lets subscribers call history.
 	History bool `json:"history,omitempty"`
+	// AllowedDeltaTypes lists the delta encodings subscribers may ask for
+	// (subscribe with delta: "fossil"); only "fossil" exists. A delta
+	// subscription gets each publication as a fossil delta against the
+	// previous one, so it needs a recoverable subscription: HistorySize,
+	// and ForceRecovery or the client asking for recovery. Empty sends
+	// every subscriber full data.
+	AllowedDeltaTypes []string `json:"allowed_delta_types,omitempty"`
+	// LowPriorityClientPublications marks what clients publish here (chat
+	// lines, courier positions) as low priority: congested connections drop
+	// it before server publications such as stock and order events.
+	LowPriorityClientPublications bool `json:"low_priority_client_publications,omitempty"`
 }
 
 // Duration is a time.Duration that reads and writes as "90s" in JSON.
@@ -73,6 +84,15 @@ func (o *NamespaceOptions) historyTTL() time.Duration {
 
 func (o *NamespaceOptions) keepsHistory() bool { return o.HistorySize > 0 }
 
+func (o *NamespaceOptions) allowsDelta(typ string) bool {
+	for _, t := range o.AllowedDeltaTypes {
+		if t == typ {
+			return true
+		}
+	}
+	return false
+}
+
 func (o *NamespaceOptions) validate() error {
 	if !validNamespaceName(o.Name) {
 		return fmt.Errorf("namespace %q: name must be lowercase letters, digits, '_' or '-'", o.Name)
@@ -82,6 +102,14 @@ func (o *NamespaceOptions) validate() error {
 	}
 	if o.ForceRecovery && o.HistorySize == 0 {
 		return fmt.Errorf("namespace %q: force_recovery needs history_size", o.Name)
+	}
+	for _, t := range o.AllowedDeltaTypes {
+		if t != DeltaFossil {
+			return fmt.Errorf("namespace %q: unknown delta type %q (only %q)", o.Name, t, DeltaFossil)
+		}
+	}
+	if len(o.AllowedDeltaTypes) > 0 && o.HistorySize == 0 {
+		return fmt.Errorf("namespace %q: allowed_delta_types needs history_size", o.Name)
 	}
 	return nil
 }
@@ -104,6 +132,10 @@ func DefaultNamespaces() []NamespaceOptions {
 			PresenceRoles: []string{"host", "moderator", "admin"},
 			HistorySize:   100, HistoryTTL: Duration(10 * time.Minute),
 			ForceRecovery: true, History: true,
+			// Stock and viewer counts repeat most of the previous event.
+			AllowedDeltaTypes: []string{DeltaFossil},
+			// Chat gives way to stock when a phone falls behind.
+			LowPriorityClientPublications: true,
 		},
 		{
 			// order:{orderID}: order timeline and courier location. Access is
@@ -112,6 +144,8 @@ func DefaultNamespaces() []NamespaceOptions {
 			SubscribeRoles: []string{"admin"}, PublishRoles: []string{"courier"},
 			HistorySize: 50, HistoryTTL: Duration(24 * time.Hour),
 			ForceRecovery: true, History: true,
+			// A courier position is superseded by the next one.
+			LowPriorityClientPublications: true,
 		},
 		{
 			// user:#{userID}: the personal channel, subscribed by the server.
@@ -127,6 +161,7 @@ func DefaultNamespaces() []NamespaceOptions {
 			SubscribeRoles: []string{"admin"},
 			Presence:       true, HistorySize: 100, HistoryTTL: Duration(time.Hour),
 			ForceRecovery: true, History: true,
+			AllowedDeltaTypes: []string{DeltaFossil},
 		},
 	}
 }

@@ -63,6 +63,46 @@ const subShardCount = 64
 type subShard struct {
 	mu       sync.RWMutex
 	channels map[string]map[*Client]struct{}
+
+	// prevMu guards prev, the last publication of each channel of a delta
+	// namespace with local subscribers: the base of the next delta. It is
+	// taken with mu held (read or write), never the other way round.
+	prevMu sync.Mutex
+	prev   map[string]prevPub
+}
+
+// prevPub is a channel's last publication as the base of a delta.
+type prevPub struct {
+	epoch  string
+	offset uint64
+	data   []byte
+}
+
+// swapPrev records pub as the channel's last publication and returns the
+// data of the one before it when it immediately precedes pub in the stream
+// (nil otherwise: nothing to diff against). s.mu must be held.
+func (s *subShard) swapPrev(channel string, pub *Publication, epoch string) []byte {
+	s.prevMu.Lock()
+	defer s.prevMu.Unlock()
+	old, ok := s.prev[channel]
+	if pub.Offset == 0 {
+		// Not a stream: no order to chain deltas on.
+		delete(s.prev, channel)
+		return nil
+	}
+	s.prev[channel] = prevPub{epoch: epoch, offset: pub.Offset, data: pub.Data}
+	if ok && old.epoch == epoch && old.offset+1 == pub.Offset {
+		return old.data
+	}
+	return nil
+}
+
+// dropPrev forgets a channel's delta base once it has no local subscriber.
+// s.mu must be held for writing.
+func (s *subShard) dropPrev(channel string) {
+	s.prevMu.Lock()
+	delete(s.prev, channel)
+	s.prevMu.Unlock()
 }
 
 // New returns a Node; call Run to start it.
@@ -93,6 +133,7 @@ func New(cfg Config) (*Node, error) {
 	}
 	for i := range n.subShards {
 		n.subShards[i].channels = make(map[string]map[*Client]struct{})
+		n.subShards[i].prev = make(map[string]prevPub)
 	}
 	n.runCtx, n.runCancel = context.WithCancel(context.Background())
 	return n, nil
@@ -147,7 +188,11 @@ func (n *Node) Shutdown(ctx context.Context) error {
 	var err error
 	n.closeOnce.Do(func() {
 		n.connMu.Lock()
+		// Under clientsMu too: a connect registering now either lands in
+		// the snapshot below or sees draining and is refused.
+		n.clientsMu.Lock()
 		n.draining.Store(true)
+		n.clientsMu.Unlock()
 		n.connMu.Unlock()
 		n.closeClientsSpread(ctx, n.cfg.ShutdownGrace, DisconnectShutdown)
 		done := make(chan struct{})
@@ -220,15 +265,22 @@ func (n *Node) closeClientsSpread(ctx context.Context, grace time.Duration, d Di
 		return
 	}
 	rand.Shuffle(len(clients), func(i, j int) { clients[i], clients[j] = clients[j], clients[i] })
+	// Client i closes at a fixed point of the schedule, jittered within its
+	// slot. Sleeping a gap between closes instead would add every wake-up's
+	// delay to the total and overrun the grace on a busy machine.
 	step := grace / time.Duration(len(clients))
+	start := time.Now()
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	for i, c := range clients {
-		if i > 0 && step > 0 {
-			timer.Reset(step/2 + rand.N(step))
-			select {
-			case <-timer.C:
-			case <-ctx.Done():
+		if step > 0 && ctx.Err() == nil {
+			at := start.Add(time.Duration(i)*step + rand.N(step))
+			if wait := time.Until(at); wait > 0 {
+				timer.Reset(wait)
+				select {
+				case <-timer.C:
+				case <-ctx.Done():
+				}
 			}
 		}
 		c.close(d)
@@ -370,6 +422,7 @@ func (n *Node) dropSubscriberLocked(channel string, c *Client) (last bool) {
 	n.metrics.subscriptions.Dec()
 	if len(m) == 0 {
 		delete(s.channels, channel)
+		s.dropPrev(channel)
 		return true
 	}
 	return false
@@ -387,12 +440,13 @@ func (n *Node) HandlePublication(channel string, pub *Publication, sp StreamPosi
 		return nil
 	}
 	start := time.Now()
-	data, err := encodePublicationPush(channel, pub)
-	if err != nil {
-		return err
+	var prev []byte
+	if ns, perr := n.namespace(channel); perr == nil && ns.allowsDelta(DeltaFossil) {
+		prev = s.swapPrev(channel, pub, sp.Epoch)
 	}
+	frames := newPubFrames(channel, pub, prev)
 	for c := range subs {
-		c.deliverPublication(channel, pub.Offset, sp.Epoch, data)
+		c.deliverPublication(channel, pub.Offset, sp.Epoch, frames)
 	}
 	n.metrics.fanoutSeconds.Observe(time.Since(start).Seconds())
 	return nil
@@ -416,21 +470,26 @@ func (n *Node) fanoutJoinLeave(channel string, push *protocol.Push) error {
 	if len(subs) == 0 {
 		return nil
 	}
-	data, err := protocol.DefaultJsonReplyEncoder.Encode(&protocol.Reply{Push: push})
-	if err != nil {
-		return err
-	}
+	lp := &lazyPush{push: push}
 	for c := range subs {
-		c.deliverJoinLeave(channel, data)
+		c.deliverJoinLeave(channel, lp)
 	}
 	return nil
 }
 
-func encodePublicationPush(channel string, pub *Publication) ([]byte, error) {
-	return protocol.DefaultJsonReplyEncoder.Encode(&protocol.Reply{Push: &protocol.Push{
-		Channel: channel,
-		Pub:     pub.toProto(),
-	}})
+// lazyPush is a push encoded at most once per encoding, on first use, and
+// shared by every connection of that encoding.
+type lazyPush struct {
+	push     *protocol.Push
+	json, pb lazyFrame
+}
+
+func (l *lazyPush) frame(enc encoding) []byte {
+	encode := func() ([]byte, error) { return enc.encodeReply(&protocol.Reply{Push: l.push}) }
+	if enc == encodingProtobuf {
+		return l.pb.get(encode)
+	}
+	return l.json.get(encode)
 }
 
 func (p *Publication) toProto() *protocol.Publication {
@@ -450,16 +509,26 @@ func (i *ClientInfo) toProto() *protocol.ClientInfo {
 	return &protocol.ClientInfo{User: i.UserID, Client: i.ClientID, ConnInfo: i.ConnInfo, ChanInfo: i.ChanInfo}
 }
 
-func (n *Node) registerClient(c *Client) {
+// registerClient adds an authenticated connection. It returns, adding
+// nothing, the disconnect to close it with when the node is draining or the
+// user already holds MaxConnsPerUser connections here.
+func (n *Node) registerClient(c *Client) *Disconnect {
 	n.clientsMu.Lock()
 	defer n.clientsMu.Unlock()
-	n.clients[c.id] = c
+	if n.draining.Load() {
+		return &DisconnectShutdown
+	}
 	u, ok := n.users[c.cred.UserID]
+	if max := n.cfg.MaxConnsPerUser; max > 0 && c.cred.UserID != "" && len(u) >= max {
+		return &DisconnectConnectionLimit
+	}
+	n.clients[c.id] = c
 	if !ok {
 		u = make(map[*Client]struct{})
 		n.users[c.cred.UserID] = u
 	}
 	u[c] = struct{}{}
+	return nil
 }
 
 func (n *Node) unregisterClient(c *Client) {

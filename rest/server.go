@@ -26,6 +26,9 @@ type Options struct {
 	MaxBodyBytes int64
 	// Gatherer serves /metrics. Nil means the default registry.
 	Gatherer prometheus.Gatherer
+	// Registerer receives the HTTP edge's own metrics (limits that fired,
+	// payment notifications). Nil registers nowhere.
+	Registerer prometheus.Registerer
 	// Static, when set, serves everything no route claims (the web UI).
 	Static http.Handler
 	// Logger receives request errors. Nil means slog.Default().
@@ -40,9 +43,18 @@ type Options struct {
 	Devices DevicesOptions
 	// Campaigns mounts follows and follower campaigns when its Campaigns is set.
 	Campaigns CampaignOptions
+	// ConnLimits bound the WebSocket handshakes per client IP.
+	ConnLimits ConnLimits
+	// TrustedProxies are the addresses or CIDRs of load balancers whose
+	// X-Forwarded-For names the client; empty trusts none, so the client IP
+	// used by per-IP limits is the TCP peer and cannot be forged by a header.
+	TrustedProxies []string
 	// DevTokenSecret, in development mode only, mounts POST /dev/token,
 	// which mints demo tokens for the browser pages.
 	DevTokenSecret []byte
+	// GzipMinBytes, when positive, gzips responses of at least this many
+	// bytes (REST, metrics, web pages) for clients that accept it; see Gzip.
+	GzipMinBytes int
 }
 
 // New returns the HTTP handler.
@@ -58,6 +70,14 @@ func New(o Options) http.Handler {
 	}
 	gin.SetMode(gin.ReleaseMode)
 	r := gin.New()
+	if err := r.SetTrustedProxies(o.TrustedProxies); err != nil {
+		// Validated with the configuration; a bad entry trusts nobody.
+		o.Logger.Error("bad trusted proxies; trusting none", "err", err)
+		_ = r.SetTrustedProxies(nil)
+	}
+	if o.GzipMinBytes > 0 {
+		r.Use(Gzip(o.GzipMinBytes)) // outside Recovery, so a 500 goes through it too
+	}
 	r.Use(gin.Recovery())
 	r.HandleMethodNotAllowed = true
 
@@ -71,13 +91,16 @@ func New(o Options) http.Handler {
 	})
 	r.GET("/metrics", gin.WrapH(promhttp.HandlerFor(o.Gatherer, promhttp.HandlerOpts{})))
 	if o.WebSocket != nil {
-		r.GET("/connection/websocket", gin.WrapH(o.WebSocket))
+		r.GET("/connection/websocket", newConnGuard(o.ConnLimits, o.Registerer).handle, gin.WrapH(o.WebSocket))
 	}
 	api := &serverAPI{node: o.Node, key: o.APIKey, maxBody: o.MaxBodyBytes, log: o.Logger}
 	r.POST("/api/:method", api.handle)
 	if o.V1.Shop != nil {
 		if o.V1.Logger == nil {
 			o.V1.Logger = o.Logger
+		}
+		if o.V1.Registerer == nil {
+			o.V1.Registerer = o.Registerer
 		}
 		if o.V1.MaxBodyBytes == 0 {
 			o.V1.MaxBodyBytes = o.MaxBodyBytes

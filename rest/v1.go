@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/gin-gonic/gin"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/livehub/livehub/internal/auth"
 	"github.com/livehub/livehub/internal/commerce"
@@ -28,6 +29,11 @@ type V1Options struct {
 	Notifications NotificationHandler
 	MaxBodyBytes  int64
 	Logger        *slog.Logger
+	// CheckoutLimits bound POST /v1/checkout per buyer and per client IP.
+	CheckoutLimits CheckoutLimits
+	// Registerer receives livehub_rest_rate_limited_total and
+	// livehub_payment_notifications_total. Nil registers nowhere.
+	Registerer prometheus.Registerer
 }
 
 // NotificationHandler turns a gateway's notification body into a decision.
@@ -42,6 +48,9 @@ type NotificationHandler interface {
 type v1 struct {
 	o   V1Options
 	log *slog.Logger
+	// notifications counts gateway notifications by result: applied,
+	// forged (bad signature), invalid, error.
+	notifications *prometheus.CounterVec
 }
 
 // mountV1 adds the /v1 routes.
@@ -52,7 +61,10 @@ func mountV1(r *gin.Engine, o V1Options) {
 	if o.MaxBodyBytes <= 0 {
 		o.MaxBodyBytes = 1 << 20
 	}
-	h := &v1{o: o, log: o.Logger}
+	h := &v1{o: o, log: o.Logger, notifications: registerCounterVec(o.Registerer, prometheus.CounterOpts{
+		Name: "livehub_payment_notifications_total",
+		Help: "Payment gateway notifications received, by result (applied, forged, invalid, error).",
+	}, "result")}
 	g := r.Group("/v1")
 	authed := g.Group("", h.authenticate)
 	authed.POST("/streams", h.createStream)
@@ -61,7 +73,7 @@ func mountV1(r *gin.Engine, o V1Options) {
 	authed.POST("/streams/:id/flash-sales", h.createFlashSale)
 	authed.GET("/flash-sales/:id", h.getFlashSale)
 	authed.POST("/flash-sales/:id/end", h.endFlashSale)
-	authed.POST("/checkout", h.checkout)
+	authed.POST("/checkout", newCheckoutGuard(o.CheckoutLimits, h, o.Registerer).handle, h.checkout)
 	authed.GET("/orders/:id", h.getOrder)
 	authed.GET("/orders", h.listOrders)
 	if o.Simulated {
@@ -128,7 +140,7 @@ func (h *v1) problem(c *gin.Context, err error) {
 	if ce.Field != "" {
 		body["field"] = ce.Field
 	}
-	if ce.Code == commerce.ERATELIMIT {
+	if ce.Code == commerce.ERATELIMIT && c.Writer.Header().Get("Retry-After") == "" {
 		c.Header("Retry-After", "1")
 	}
 	c.Header("Content-Type", "application/problem+json")
@@ -358,12 +370,24 @@ func (h *v1) simulatedPay(c *gin.Context) {
 func (h *v1) notification(c *gin.Context) {
 	body, err := io.ReadAll(http.MaxBytesReader(c.Writer, c.Request.Body, 64<<10))
 	if err != nil {
+		h.notifications.WithLabelValues("invalid").Inc()
 		h.problem(c, commerce.Errorf(commerce.EINVALID, "could not read the body"))
 		return
 	}
 	if err := h.o.Notifications.Handle(c.Request, body); err != nil {
+		var ce *commerce.Error
+		switch {
+		case errors.As(err, &ce) && ce.Code == commerce.ESIGNATURE:
+			h.notifications.WithLabelValues("forged").Inc()
+			h.log.Warn("payment notification refused: bad signature", "gateway", h.o.Notifications.Gateway(), "remote", c.ClientIP())
+		case errors.As(err, &ce) && ce.Code == commerce.EINVALID:
+			h.notifications.WithLabelValues("invalid").Inc()
+		default:
+			h.notifications.WithLabelValues("error").Inc()
+		}
 		h.problem(c, err)
 		return
 	}
+	h.notifications.WithLabelValues("applied").Inc()
 	c.JSON(http.StatusOK, gin.H{"status": "ok"})
 }

@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/livehub/livehub/hub"
 	"github.com/livehub/livehub/internal/auth"
 	"github.com/livehub/livehub/internal/commerce"
@@ -28,11 +30,13 @@ const v1Secret = "v1-test-secret-0123456789abcdef"
 const midtransKey = "SB-Mid-server-test-key"
 
 type v1Server struct {
-	url   string
-	node  *hub.Node
-	shop  *shop.Service
-	store *memstore.Store
-	mid   *payment.Midtrans
+	url string
+	// handler is the server's handler, for in-process requests.
+	handler http.Handler
+	node    *hub.Node
+	shop    *shop.Service
+	store   *memstore.Store
+	mid     *payment.Midtrans
 }
 
 type nodePublisher struct{ n *hub.Node }
@@ -42,7 +46,7 @@ func (p nodePublisher) Publish(ctx context.Context, ch string, data []byte, idem
 	return err
 }
 
-func newV1Server(t *testing.T, reservation time.Duration) *v1Server {
+func newV1Server(t testing.TB, reservation time.Duration, tune ...func(*rest.Options)) *v1Server {
 	t.Helper()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	v, err := auth.NewVerifier(auth.VerifierConfig{Secrets: [][]byte{[]byte(v1Secret)}})
@@ -71,10 +75,15 @@ func newV1Server(t *testing.T, reservation time.Duration) *v1Server {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); svc.Run(ctx) }()
-	srv := httptest.NewServer(rest.New(rest.Options{
+	o := rest.Options{
 		Node: node, Logger: log, MaxBodyBytes: 4096,
 		V1: rest.V1Options{Shop: svc, Tokens: v, Simulated: true, Notifications: &shop.Notifications{Shop: svc, Parser: mid}},
-	}))
+	}
+	for _, f := range tune {
+		f(&o)
+	}
+	handler := rest.New(o)
+	srv := httptest.NewServer(handler)
 	t.Cleanup(func() {
 		srv.Close()
 		cancel()
@@ -83,10 +92,10 @@ func newV1Server(t *testing.T, reservation time.Duration) *v1Server {
 		defer scancel()
 		_ = node.Shutdown(sctx)
 	})
-	return &v1Server{url: srv.URL, node: node, shop: svc, store: store, mid: mid}
+	return &v1Server{url: srv.URL, handler: handler, node: node, shop: svc, store: store, mid: mid}
 }
 
-func v1Token(t *testing.T, sub string, roles ...auth.Role) string {
+func v1Token(t testing.TB, sub string, roles ...auth.Role) string {
 	t.Helper()
 	tok, err := auth.Mint([]byte(v1Secret), auth.Claims{Subject: sub, Name: "Name " + sub, Roles: roles}, time.Hour)
 	if err != nil {
@@ -296,7 +305,8 @@ func (s *v1Server) events(t *testing.T, channel, typ string) int {
 }
 
 func TestV1_MidtransNotifications(t *testing.T) {
-	s := newV1Server(t, time.Minute)
+	reg := prometheus.NewRegistry()
+	s := newV1Server(t, time.Minute, func(o *rest.Options) { o.Registerer = reg })
 	host := v1Token(t, "host", auth.RoleHost)
 	sale := s.sale(t, host, s.stream(t, host), 10, 2, 0)
 	checkout := func(user string) idOnly {
@@ -315,6 +325,9 @@ func TestV1_MidtransNotifications(t *testing.T) {
 	}
 	if st := s.orderStatus(t, o.ID); st != commerce.OrderPendingPayment {
 		t.Fatalf("forged notification changed the order to %s", st)
+	}
+	if got := counterValue(t, reg, "livehub_payment_notifications_total", "result", "forged"); got != 1 {
+		t.Fatalf("forged notifications counted: %v, want 1", got)
 	}
 	if code, b := s.notify(t, midtransKey, o.ID, "200", "1000.00", "settlement", "accept"); code != 401 {
 		t.Fatalf("wrong amount accepted: %d %s", code, b)

@@ -413,3 +413,80 @@ func TestParseFlags_SecretsFromTheServerVariables(t *testing.T) {
 		t.Error("checkout without a secret was accepted")
 	}
 }
+
+func TestBytes_EveryEncodingDecodesToTheEventsSent(t *testing.T) {
+	srv := startServer(t)
+	cfg := Config{URL: "ws://" + srv.addr + "/connection/websocket", API: "http://" + srv.addr, APIKey: testAPIKey, Secret: testSecret,
+		ServerPID: srv.cmd.Process.Pid, Events: 60, Clients: 3}
+	ctx, cancel := context.WithTimeout(context.Background(), runTimeout)
+	defer cancel()
+	rep, err := runBytes(ctx, cfg, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Results) != len(wireVariants) {
+		t.Fatalf("%d results, want %d", len(rep.Results), len(wireVariants))
+	}
+	for _, r := range rep.Results {
+		if r.Variant == "JSON" && r.Error != "" {
+			t.Fatalf("JSON: %s", r.Error)
+		}
+		if r.Error != "" {
+			t.Logf("%s not measured: %s", r.Variant, r.Error)
+			continue
+		}
+		if r.Delivered != 60*3 || r.Mismatched != 0 {
+			t.Errorf("%s: delivered %d (want 180), mismatched %d", r.Variant, r.Delivered, r.Mismatched)
+		}
+		// Without compression or delta, the wire carries at least the event.
+		if !strings.Contains(r.Variant, "deflate") && !strings.Contains(r.Variant, "delta") && !strings.Contains(r.Variant, "Protobuf") && r.PerEvent < rep.PayloadBytes {
+			t.Errorf("%s: %.1f wire bytes per event, under the %.1f bytes of the event itself", r.Variant, r.PerEvent, rep.PayloadBytes)
+		}
+		if r.PerEvent <= 0 {
+			t.Errorf("%s: no bytes counted", r.Variant)
+		}
+	}
+	var md strings.Builder
+	md.WriteString(bytesMarkdown(rep, machineInfo()))
+	if !strings.Contains(md.String(), "| JSON |") {
+		t.Errorf("markdown:\n%s", md.String())
+	}
+}
+
+func TestSoak_ReportsRowsWithoutLoss(t *testing.T) {
+	srv := startServer(t)
+	cfg := Config{URL: "ws://" + srv.addr + "/connection/websocket", API: "http://" + srv.addr, APIKey: testAPIKey, Secret: testSecret,
+		ServerPID: srv.cmd.Process.Pid, Sources: []string{"127.0.0.1"}, Duration: 4 * time.Second, Interval: time.Second,
+		Clients: 10, Chatters: 2, ChatRate: 10, Churn: 5, CheckoutRate: 2, Couriers: 1}
+	ctx, cancel := context.WithTimeout(context.Background(), runTimeout)
+	defer cancel()
+	var rows bytes.Buffer
+	rep, err := runSoak(ctx, cfg, io.Discard, &rows)
+	if err != nil {
+		t.Fatalf("soak: %v\n%s", err, srv.log.String())
+	}
+	if len(rep.Rows) < 3 {
+		t.Fatalf("%d rows, want one a second:\n%s", len(rep.Rows), rows.String())
+	}
+	f := rep.Final
+	if f.ChatSent == 0 || f.Likes == 0 || f.Checkouts == 0 || f.Connects <= int64(cfg.Clients) {
+		t.Errorf("nothing happened: %+v", f)
+	}
+	if rep.ChatLost != 0 || rep.CourierLost != 0 {
+		t.Errorf("lost %d chat and %d courier events", rep.ChatLost, rep.CourierLost)
+	}
+	if want := int64(cfg.Clients) * f.ChatSent; f.ChatDelivered < want {
+		t.Errorf("watchers saw %d of %d chat messages", f.ChatDelivered, want)
+	}
+	last := rep.Rows[len(rep.Rows)-1]
+	if last.RSSMiB <= 0 || last.Goroutines <= 0 || last.HeapMiB <= 0 {
+		t.Errorf("server figures missing: %+v", last)
+	}
+	if !strings.HasPrefix(rep.StockCheck, "consistent") {
+		t.Errorf("stock check: %s", rep.StockCheck)
+	}
+	md := soakMarkdown(rep, machineInfo())
+	if !strings.Contains(md, "Server memory") {
+		t.Errorf("markdown:\n%s", md)
+	}
+}

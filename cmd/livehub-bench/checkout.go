@@ -101,6 +101,9 @@ type checkoutReport struct {
 	Viewers          int     `json:"viewers"`
 	ViewersSawZero   int     `json:"viewers_saw_zero"`
 	StockZeroSeconds float64 `json:"stock_zero_seconds"`
+	// StockLatency is, over every viewer and every flash_sale.stock event,
+	// the time from the event's "at" to its arrival.
+	StockLatency latencySummary `json:"stock_event_latency"`
 }
 
 // isStockZero reports whether a room publication is flash_sale.stock with
@@ -119,6 +122,21 @@ func isStockZero(data []byte) bool {
 		return false
 	}
 	return ev.Type == "flash_sale.stock" && ev.Data.StockLeft != nil && *ev.Data.StockLeft == 0
+}
+
+// stockEventTime returns the "at" of a flash_sale.stock event in Unix ns.
+func stockEventTime(data []byte) (int64, bool) {
+	if !bytes.Contains(data, []byte(`"flash_sale.stock"`)) {
+		return 0, false
+	}
+	var ev struct {
+		Type string    `json:"type"`
+		At   time.Time `json:"at"`
+	}
+	if err := json.Unmarshal(data, &ev); err != nil || ev.Type != "flash_sale.stock" || ev.At.IsZero() {
+		return 0, false
+	}
+	return ev.At.UnixNano(), true
 }
 
 // runCheckout plays a host who opens a stream and a flash sale, viewers who
@@ -254,6 +272,7 @@ func runCheckout(ctx context.Context, cfg Config, logw io.Writer, rep *Report) e
 		}
 		cr.Viewers = res.Connect.Connected
 		cr.ViewersSawZero = res.SawZero
+		cr.StockLatency = res.Latency.summary()
 		if res.SawZeroLastNS > 0 {
 			cr.StockZeroSeconds = time.Duration(res.SawZeroLastNS - start.UnixNano()).Seconds()
 		}

@@ -16,6 +16,9 @@ const (
 	modeRooms     = "rooms"
 	modeReconnect = "reconnect"
 	modeCheckout  = "checkout"
+	modeSoak      = "soak"
+	modeSuite     = "suite"
+	modeBytes     = "bytes"
 )
 
 // Config is one run of the tool. A zero field means what its comment says,
@@ -75,8 +78,39 @@ type Config struct {
 	// BuyerConns bounds the HTTP connections of the buyers. Zero means 512.
 	BuyerConns int
 
+	// Soak mode: -clients watchers, Chatters publishing ChatRate chat
+	// messages a second in all, Churn clients coming and going,
+	// CheckoutRate checkouts a second, Couriers deliveries; a row every
+	// Interval; the tool's own redis-server restarted every RedisRestart.
+	Interval     time.Duration
+	Chatters     int
+	ChatRate     float64
+	Churn        int
+	CheckoutRate float64
+	Couriers     int
+	RedisRestart time.Duration
+
+	// SpawnServer is a livehub binary the tool starts on a free loopback
+	// port (with its own secrets) and runs against; SpawnRedis gives it a
+	// private redis-server (RedisBin) on a unix socket.
+	SpawnServer string
+	SpawnRedis  bool
+	RedisBin    string
+	// Write is a markdown file whose generated section the run replaces.
+	Write string
+	// Events is the number of room events bytes mode replays.
+	Events int
+	// Quick makes suite mode smaller, for tests.
+	Quick bool
+
 	// workerCommand starts a worker; nil means this executable with -worker.
 	workerCommand []string
+	// redis is the redis-server the tool started, if any; engine names the
+	// server's engine when the tool started it.
+	redis  *redisProc
+	engine string
+	// args is the command line, for reports.
+	args []string
 }
 
 // parseFlags reads the command line. worker reports a -worker invocation.
@@ -90,7 +124,7 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (cf
 	fs.StringVar(&cfg.APIKey, "api-key", "", "server API key (default $LIVEHUB_API_KEY)")
 	fs.StringVar(&cfg.Secret, "secret", "", "HS256 secret to mint tokens (default the first of $LIVEHUB_JWT_SECRET)")
 	fs.StringVar(&cfg.Token, "token", "", "connection token shared by every client, when no -secret")
-	fs.StringVar(&cfg.Mode, "mode", modeRoom, "room, rooms, reconnect or checkout")
+	fs.StringVar(&cfg.Mode, "mode", modeRoom, "room, rooms, reconnect, checkout, soak, bytes or suite")
 	fs.IntVar(&cfg.Clients, "clients", 100, "clients (viewers in checkout mode)")
 	fs.IntVar(&cfg.Rooms, "rooms", 10, "channels of rooms mode")
 	fs.Float64Var(&cfg.Rate, "rate", 10, "publications per second (0: as fast as possible)")
@@ -111,7 +145,24 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (cf
 	fs.IntVar(&cfg.Quantity, "quantity", 1, "checkout: units per checkout")
 	fs.IntVar(&cfg.Attempts, "attempts", 1, "checkout: checkouts per buyer, each with its own Idempotency-Key")
 	fs.IntVar(&cfg.BuyerConns, "buyer-conns", 512, "checkout: HTTP connections of the buyers")
+	fs.DurationVar(&cfg.Interval, "interval", 10*time.Second, "soak: time between two report rows")
+	fs.IntVar(&cfg.Chatters, "chatters", 5, "soak: connections publishing numbered chat messages")
+	fs.Float64Var(&cfg.ChatRate, "chat-rate", 10, "soak: chat messages per second in all")
+	fs.IntVar(&cfg.Churn, "churn", 50, "soak: clients that connect, send likes and leave, over and over")
+	fs.Float64Var(&cfg.CheckoutRate, "checkout-rate", 2, "soak: checkouts per second (every second one paid)")
+	fs.IntVar(&cfg.Couriers, "couriers", 2, "soak: couriers publishing locations of a paid order")
+	fs.DurationVar(&cfg.RedisRestart, "redis-restart", 0, "soak: restart the tool's own redis-server this often (needs -spawn-redis; 0: never)")
+	fs.StringVar(&cfg.SpawnServer, "spawn-server", "", "start this livehub binary on a free loopback port and run against it")
+	fs.BoolVar(&cfg.SpawnRedis, "spawn-redis", false, "give the started livehub a private redis-server on a unix socket")
+	fs.StringVar(&cfg.RedisBin, "redis-server", "redis-server", "redis-server binary for -spawn-redis")
+	fs.StringVar(&cfg.Write, "write", "", "soak, suite, bytes: replace the generated section of this markdown file")
+	fs.IntVar(&cfg.Events, "events", 2000, "bytes: room events to replay")
+	fs.BoolVar(&cfg.Quick, "quick", false, "suite: a small set (for tests)")
 	fs.BoolVar(&worker, "worker", false, "run as a worker of a parent livehub-bench (commands on stdin, JSON on stdout)")
+	// "livehub-bench soak -duration 10m" is "-mode soak -duration 10m".
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		args = append([]string{"-mode", args[0]}, args[1:]...)
+	}
 	if err := fs.Parse(args); err != nil {
 		return cfg, false, err
 	}
@@ -119,6 +170,7 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (cf
 		return cfg, false, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
 	cfg.Sources = splitList(*sources)
+	cfg.args = args
 	if cfg.APIKey == "" {
 		cfg.APIKey = getenv("LIVEHUB_API_KEY")
 	}

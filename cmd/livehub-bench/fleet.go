@@ -340,6 +340,13 @@ func (v *viewer) onPublication(p *protocol.Publication, live bool) {
 			f.recoveredPubs.Add(1)
 		}
 	case kindStock:
+		// How long each stock change took from the node that made it to
+		// this viewer (same machine, same clock).
+		if live {
+			if at, ok := stockEventTime(p.Data); ok {
+				f.lat.Record(time.Duration(now - at))
+			}
+		}
 		if !v.sawZero && isStockZero(p.Data) {
 			v.sawZero = true
 			f.sawZero.Add(1)

@@ -29,6 +29,21 @@
 //     reports checkouts per second, latency, answers by status, units sold
 //     against units on sale (oversold must be 0) and how long until every
 //     viewer saw flash_sale.stock with stock_left 0. Needs -secret.
+//   - soak: a busy room for -duration, with a report row every -interval:
+//     watchers checking numbered chat messages, churning clients sending
+//     likes, checkouts, couriers' locations and, when the tool started the
+//     redis-server itself, Redis restarts every -redis-restart. Rows show
+//     errors, lost events and the server's RSS, heap and goroutines.
+//   - bytes: replays a recorded-style mix of room events to subscribers of
+//     each encoding (JSON, Protobuf, permessage-deflate, Fossil delta) and
+//     reports bytes on the wire per delivered event and the server's CPU.
+//   - suite: the standard set of make bench, written into the generated
+//     sections of -write (docs/benchmarks.md) beside the targets.
+//
+// The mode may also be given as the first argument: livehub-bench soak ...
+// With -spawn-server BIN the tool starts that livehub on a free loopback
+// port with secrets of its own (and, with -spawn-redis, a private
+// redis-server on a unix socket) and runs against it.
 //
 // # Report
 //
@@ -99,6 +114,18 @@ func mainRun(args []string, getenv func(string) string, stdin io.Reader, stdout,
 			return 1
 		}
 		return 0
+	}
+	switch cfg.Mode {
+	case modeSoak, modeSuite, modeBytes:
+		return runExtra(ctx, cfg, stdout, stderr)
+	}
+	if cfg.SpawnServer != "" {
+		cleanup, err := spawn(ctx, &cfg, stderr, spawnLimitsOff...)
+		if err != nil {
+			fmt.Fprintln(stderr, "livehub-bench:", err)
+			return 1
+		}
+		defer cleanup()
 	}
 	if err := cfg.normalize(); err != nil {
 		fmt.Fprintln(stderr, "livehub-bench:", err)

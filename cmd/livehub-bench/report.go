@@ -346,6 +346,9 @@ func (r *Report) writeTable(w io.Writer) error {
 			row("  other", "%s: %d", k, ck.OtherDetail[k])
 		}
 		row("units", "%d sold of %d, oversold %d", ck.Sold, ck.Units, ck.Oversold)
+		if ck.StockLatency.Count > 0 {
+			row("stock events", "%s (event made to viewer)", latencyText(ck.StockLatency))
+		}
 		if ck.ViewersSawZero > 0 {
 			row("stock 0 seen", "by %d of %d viewers, the last %.3fs after the burst began", ck.ViewersSawZero, ck.Viewers, ck.StockZeroSeconds)
 		} else {

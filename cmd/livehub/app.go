@@ -17,13 +17,13 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/livehub/livehub/hub"
-	"github.com/livehub/livehub/internal/auth"
 	"github.com/livehub/livehub/internal/campaign"
 	"github.com/livehub/livehub/internal/config"
 	"github.com/livehub/livehub/internal/hubauth"
 	"github.com/livehub/livehub/internal/orderevents"
 	"github.com/livehub/livehub/internal/room"
 	"github.com/livehub/livehub/internal/shop"
+	"github.com/livehub/livehub/internal/tlsreload"
 	"github.com/livehub/livehub/internal/tracking"
 	"github.com/livehub/livehub/rest"
 	"github.com/livehub/livehub/web"
@@ -51,6 +51,7 @@ type Main struct {
 	cancel    context.CancelFunc
 	listener  net.Listener
 	server    *http.Server
+	tls       *tlsreload.Reloader
 	errc      chan error
 	wg        sync.WaitGroup
 
@@ -70,16 +71,9 @@ func NewMain(args []string, getenv func(string) string, stdout, stderr io.Writer
 	if err := m.devDefaults(); err != nil {
 		return nil, err
 	}
-	if len(cfg.JWTSecrets) == 0 {
-		return nil, errors.New("LIVEHUB_JWT_SECRET is required (or run with -dev to generate one)")
-	}
-	secrets := make([][]byte, len(cfg.JWTSecrets))
-	for i, s := range cfg.JWTSecrets {
-		secrets[i] = []byte(s)
-	}
-	verifier, err := auth.NewVerifier(auth.VerifierConfig{Secrets: secrets})
+	verifier, err := newVerifier(cfg)
 	if err != nil {
-		return nil, fmt.Errorf("LIVEHUB_JWT_SECRET: %w", err)
+		return nil, err
 	}
 	eng, err := openEngine(cfg, logger)
 	if err != nil {
@@ -103,26 +97,31 @@ func NewMain(args []string, getenv func(string) string, stdout, stderr io.Writer
 		return nil, err
 	}
 	node, err := hub.New(hub.Config{
-		Version:            version,
-		Broker:             eng.broker,
-		Presence:           eng.presence,
-		Registry:           eng.registry,
-		Namespaces:         cfg.Namespaces,
-		Tokens:             hubauth.New(verifier),
-		Hooks:              m.push.notifier.Hooks(m.tracker.Hooks(m.rooms.Hooks(hub.Hooks{}))),
-		AllowAnonymous:     cfg.AllowAnonymous,
-		MaxFrameBytes:      int64(cfg.MaxFrameBytes),
-		MaxQueueBytes:      cfg.MaxQueueBytes,
-		WriteTimeout:       cfg.WriteTimeout,
-		MaxChannelsPerConn: cfg.MaxChannelsPerConn,
-		CommandRate:        cfg.CommandRate,
-		CommandBurst:       cfg.CommandBurst,
-		ConnectTimeout:     cfg.ConnectTimeout,
-		PingInterval:       cfg.PingInterval,
-		PongTimeout:        cfg.PongTimeout,
-		ShutdownGrace:      cfg.ShutdownGrace,
-		Logger:             logger,
-		Registerer:         m.registry,
+		Version:               version,
+		Broker:                eng.broker,
+		Presence:              eng.presence,
+		Registry:              eng.registry,
+		Namespaces:            cfg.Namespaces,
+		Tokens:                hubauth.New(verifier),
+		Hooks:                 m.push.notifier.Hooks(m.tracker.Hooks(m.rooms.Hooks(hub.Hooks{}))),
+		AllowAnonymous:        cfg.AllowAnonymous,
+		MaxFrameBytes:         int64(cfg.MaxFrameBytes),
+		MaxQueueBytes:         cfg.MaxQueueBytes,
+		WriteTimeout:          cfg.WriteTimeout,
+		MaxChannelsPerConn:    cfg.MaxChannelsPerConn,
+		MaxConnsPerUser:       cfg.MaxConnsPerUser,
+		LowPriorityQueueBytes: cfg.LowPriorityQueueBytes,
+		CommandRate:           cfg.CommandRate,
+		CommandBurst:          cfg.CommandBurst,
+		ConnectTimeout:        cfg.ConnectTimeout,
+		PingInterval:          cfg.PingInterval,
+		PongTimeout:           cfg.PongTimeout,
+		ShutdownGrace:         cfg.ShutdownGrace,
+		Logger:                logger,
+		Registerer:            m.registry,
+
+		Compression:          cfg.WSCompression,
+		CompressionThreshold: cfg.WSCompressionThreshold,
 	})
 	if err != nil {
 		_ = closer.Close()
@@ -145,6 +144,7 @@ func NewMain(args []string, getenv func(string) string, stdout, stderr io.Writer
 		return nil, err
 	}
 	m.v1.Tokens = verifier
+	m.v1.CheckoutLimits = rest.CheckoutLimits{Limiter: eng.limiter, PerUser: cfg.CheckoutUserLimit, PerIP: cfg.CheckoutIPLimit}
 	if cfg.WebhookURL != "" {
 		m.webhook, err = orderevents.NewWebhook(orderevents.Options{
 			URL: cfg.WebhookURL, Secret: cfg.WebhookSecret, Log: eng.events,
@@ -161,6 +161,7 @@ func NewMain(args []string, getenv func(string) string, stdout, stderr io.Writer
 		APIKey:         cfg.APIKey,
 		MaxBodyBytes:   int64(cfg.MaxAPIBodyBytes),
 		Gatherer:       m.registry,
+		Registerer:     m.registry,
 		Static:         web.Handler(),
 		Logger:         logger,
 		V1:             m.v1,
@@ -169,12 +170,19 @@ func NewMain(args []string, getenv func(string) string, stdout, stderr io.Writer
 		Devices:        rest.DevicesOptions{Store: m.push.devices, Tokens: verifier},
 		Campaigns:      rest.CampaignOptions{Campaigns: m.campaigns, Tokens: verifier},
 		DevTokenSecret: devTokenSecret(cfg),
+		GzipMinBytes:   cfg.HTTPGzipMinBytes,
+		TrustedProxies: cfg.TrustedProxies,
+		ConnLimits:     rest.ConnLimits{PerIP: cfg.WSMaxConnsPerIP, Rate: cfg.WSConnectIPLimit, Limiter: eng.limiter},
 	})
 	m.server = &http.Server{
 		Handler:           handler,
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+	if err := m.setupTLS(); err != nil {
+		_ = closer.Close()
+		return nil, err
 	}
 	return m, nil
 }
@@ -217,6 +225,7 @@ func (m *Main) Run(ctx context.Context) error {
 	}
 	shopCtx, shopStop := context.WithCancel(context.Background())
 	m.shopStop = shopStop
+	m.runTLS(shopCtx)
 	m.wg.Add(1)
 	go func() {
 		defer m.wg.Done()
@@ -249,7 +258,7 @@ func (m *Main) Run(ctx context.Context) error {
 	m.wg.Add(1)
 	go func() {
 		defer m.wg.Done()
-		if err := m.server.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err := m.serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			m.errc <- err
 		}
 	}()
@@ -262,7 +271,7 @@ func (m *Main) Run(ctx context.Context) error {
 		case <-ctx.Done():
 		}
 	}()
-	m.Logger.Info("livehub started", "addr", ln.Addr().String(), "engine", engineName(m.Config), "version", version)
+	m.Logger.Info("livehub started", "addr", ln.Addr().String(), "tls", m.tls != nil, "engine", engineName(m.Config), "version", version)
 	return nil
 }
 

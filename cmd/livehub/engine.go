@@ -15,6 +15,7 @@ import (
 	"github.com/livehub/livehub/internal/config"
 	"github.com/livehub/livehub/internal/memstore"
 	"github.com/livehub/livehub/internal/orderevents"
+	"github.com/livehub/livehub/internal/ratelimit"
 	"github.com/livehub/livehub/internal/redisstore"
 	"github.com/livehub/livehub/internal/room"
 	"github.com/livehub/livehub/internal/tracking"
@@ -41,6 +42,7 @@ type engine struct {
 	events   orderevents.Log
 	rooms    room.State
 	tracking tracking.State
+	limiter  ratelimit.Limiter
 	closer   io.Closer
 }
 
@@ -48,7 +50,7 @@ type engine struct {
 func openEngine(cfg *config.Config, log *slog.Logger) (*engine, error) {
 	if cfg.RedisURL == "" {
 		m := hub.NewMemoryEngine()
-		return &engine{m, m, m, memstore.New(memstore.Options{}), orderevents.NewMemoryLog(orderevents.MemoryOptions{}), room.NewMemoryState(), tracking.NewMemoryState(), nopCloser{}}, nil
+		return &engine{m, m, m, memstore.New(memstore.Options{}), orderevents.NewMemoryLog(orderevents.MemoryOptions{}), room.NewMemoryState(), tracking.NewMemoryState(), ratelimit.NewMemory(), nopCloser{}}, nil
 	}
 	redis.SetLogger(redisLogger{log})
 	e, err := redisengine.New(redisengine.Options{URL: cfg.RedisURL, Prefix: cfg.RedisPrefix, Logger: log})
@@ -70,5 +72,6 @@ func openEngine(cfg *config.Config, log *slog.Logger) (*engine, error) {
 	store := redisstore.New(e.Client(), redisstore.Options{Prefix: cfg.RedisPrefix})
 	rooms := room.NewRedisState(e.Client(), room.RedisStateOptions{Prefix: cfg.RedisPrefix})
 	track := tracking.NewRedisState(e.Client(), tracking.RedisStateOptions{Prefix: cfg.RedisPrefix})
-	return &engine{e, e, e, store, events, rooms, track, e}, nil
+	limiter := ratelimit.NewRedis(e.Client(), cfg.RedisPrefix)
+	return &engine{e, e, e, store, events, rooms, track, limiter, e}, nil
 }

@@ -30,7 +30,7 @@ func (e *Engine) Publish(ctx context.Context, channel string, data []byte, opts 
 	if err := ctx.Err(); err != nil {
 		return hub.StreamPosition{}, false, err
 	}
-	pub := hub.Publication{Data: data, Info: opts.ClientInfo, Tags: opts.Tags, Time: time.Now().UnixMilli()}
+	pub := hub.Publication{Data: data, Info: opts.ClientInfo, Tags: opts.Tags, Time: time.Now().UnixMilli(), Priority: opts.Priority}
 	body := encodePublication(&pub)
 	withHistory := opts.HistorySize > 0 && opts.HistoryTTL > 0
 

@@ -55,6 +55,11 @@ func encodePublication(p *hub.Publication) []byte {
 			b = appendString(b, v)
 		}
 	}
+	if p.Priority != hub.PriorityNormal {
+		// Optional trailing field: normal publications keep the exact
+		// bytes older nodes read.
+		b = append(b, byte(p.Priority))
+	}
 	return b
 }
 
@@ -79,6 +84,9 @@ func decodePublication(b []byte) (*hub.Publication, error) {
 			k := d.string()
 			p.Tags[k] = d.string()
 		}
+	}
+	if d.err == nil && len(d.b) == 1 {
+		p.Priority = hub.Priority(d.byte())
 	}
 	if d.err != nil || len(d.b) != 0 {
 		return nil, errMalformed

@@ -19,6 +19,8 @@ func TestCodec_PublicationRoundTrip(t *testing.T) {
 			Tags: map[string]string{"a": "1", "": "", "ü": "\x00"},
 		},
 		{Info: &hub.ClientInfo{}},
+		{Data: []byte(`{"likes":3}`), Priority: hub.PriorityLow},
+		{Data: []byte("y"), Tags: map[string]string{"k": "v"}, Priority: hub.PriorityLow},
 	} {
 		got, err := decodePublication(encodePublication(p))
 		if err != nil {
@@ -27,6 +29,15 @@ func TestCodec_PublicationRoundTrip(t *testing.T) {
 		if !reflect.DeepEqual(got, p) {
 			t.Fatalf("round trip of %+v gave %+v", p, got)
 		}
+	}
+}
+
+func TestCodec_NormalPriorityKeepsTheOlderEncoding(t *testing.T) {
+	p := &hub.Publication{Data: []byte(`{"stock":3}`), Time: 5}
+	low := *p
+	low.Priority = hub.PriorityLow
+	if a, b := encodePublication(p), encodePublication(&low); len(b) != len(a)+1 || string(b[:len(a)]) != string(a) {
+		t.Fatalf("low priority should only append one byte: %q vs %q", a, b)
 	}
 }
 

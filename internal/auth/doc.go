@@ -5,6 +5,11 @@
 // "info" is connection info handed to presence and join/leave, "channel" is
 // set only in subscription tokens, and "exp" is the Unix time at which the
 // token stops being accepted. LiveHub adds "name" (a display name) and
-// "roles". Only HS256 is accepted; one or two secrets may be configured at
-// once so a secret can be rotated without logging everybody out.
+// "roles". HS256 is accepted with one or two secrets (two while a secret is
+// rotated, so nobody is logged out), and RS256 and ES256 with the keys of a
+// JSON Web Key Set fetched from an identity provider's URL and cached
+// (jwks.go). Each algorithm only ever meets its own kind of key, so "none",
+// other algorithms and a public key posing as an HMAC secret are refused.
+// "exp", "nbf" and "iat" are checked with a configurable leeway, and "aud"
+// and "iss" when an audience or issuer is configured.
 package auth

@@ -3,6 +3,8 @@ package auth
 import (
 	"errors"
 	"fmt"
+	"net/http"
+	"slices"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -23,7 +25,25 @@ type VerifierConfig struct {
 	// Secrets are the HS256 keys a token may be signed with: one, or two
 	// while rotating (sign with the new one, keep accepting the old one
 	// until every token it signed has expired). Each must be non-empty.
+	// They may be left empty when JWKSURL is set; then HS256 is refused.
 	Secrets [][]byte
+	// JWKSURL, when non-empty, is a JSON Web Key Set of an identity
+	// provider: tokens signed RS256 or ES256 are verified with its keys,
+	// chosen by the token's "kid" (every key of the algorithm when the
+	// token has none). The set is fetched at the first such token, again
+	// when it is JWKSMaxAge old, and when a token names a key ID it lacks;
+	// never more than once per JWKSMinRefresh. A public key of the set is
+	// never used as an HMAC secret, nor a secret for RS256 or ES256.
+	JWKSURL string
+	// JWKSMinRefresh is the least time between two fetches of the set.
+	// Zero means DefaultJWKSMinRefresh.
+	JWKSMinRefresh time.Duration
+	// JWKSMaxAge is how long a fetched set is used before it is fetched
+	// again. Zero means DefaultJWKSMaxAge.
+	JWKSMaxAge time.Duration
+	// HTTPClient fetches the key set. Nil means a client with a 5-second
+	// timeout.
+	HTTPClient *http.Client
 	// Audience, when non-empty, must appear in the token's "aud" claim.
 	Audience string
 	// Issuer, when non-empty, must equal the token's "iss" claim.
@@ -38,6 +58,8 @@ type VerifierConfig struct {
 // Verifier checks tokens. It is safe for concurrent use.
 type Verifier struct {
 	keys     jwt.VerificationKeySet
+	jwks     *jwks
+	methods  []string
 	audience string
 	issuer   string
 	parser   *jwt.Parser
@@ -46,8 +68,8 @@ type Verifier struct {
 // NewVerifier returns a Verifier for cfg. The secrets are copied.
 func NewVerifier(cfg VerifierConfig) (*Verifier, error) {
 	switch n := len(cfg.Secrets); {
-	case n == 0:
-		return nil, errors.New("auth: no secret configured")
+	case n == 0 && cfg.JWKSURL == "":
+		return nil, errors.New("auth: no secret or JWKS URL configured")
 	case n > 2:
 		return nil, fmt.Errorf("auth: %d secrets configured, at most 2 (current and previous)", n)
 	}
@@ -69,10 +91,25 @@ func NewVerifier(cfg VerifierConfig) (*Verifier, error) {
 	if now == nil {
 		now = time.Now
 	}
+	if len(v.keys.Keys) > 0 {
+		v.methods = append(v.methods, jwt.SigningMethodHS256.Alg())
+	}
+	if cfg.JWKSURL != "" {
+		if cfg.JWKSMinRefresh < 0 || cfg.JWKSMaxAge < 0 {
+			return nil, errors.New("auth: negative JWKS refresh interval")
+		}
+		set, err := newJWKS(cfg.JWKSURL, cfg.HTTPClient, now, cfg.JWKSMinRefresh, cfg.JWKSMaxAge)
+		if err != nil {
+			return nil, err
+		}
+		v.jwks = set
+		v.methods = append(v.methods, jwksAlgs...)
+	}
 	opts := []jwt.ParserOption{
-		// Pinning the algorithm is what stops "alg":"none" and the
-		// RS256-public-key-as-HMAC-secret confusion.
-		jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}),
+		// Pinning the algorithms is what stops "alg":"none" and the
+		// RS256-public-key-as-HMAC-secret confusion: each algorithm has
+		// its own keys (key below), and no other is parsed.
+		jwt.WithValidMethods(v.methods),
 		jwt.WithLeeway(leeway),
 		jwt.WithTimeFunc(now),
 		jwt.WithIssuedAt(),
@@ -147,7 +184,7 @@ func (v *Verifier) verify(token string, check func(*wireClaims) error) (Claims, 
 	var w wireClaims
 	tok, err := v.parser.ParseWithClaims(token, &w, v.key)
 	if err != nil && !errors.Is(err, jwt.ErrTokenInvalidClaims) {
-		return Claims{}, parseError(tok, err)
+		return Claims{}, v.parseError(tok, err)
 	}
 	// The signature is genuine from here on.
 	if cerr := w.check(); cerr != nil {
@@ -165,26 +202,59 @@ func (v *Verifier) verify(token string, check func(*wireClaims) error) (Claims, 
 }
 
 // key is the jwt.Keyfunc. The parser has already refused other algorithms;
-// checking again here keeps a wrong key type from ever reaching a verifier.
+// checking again here keeps a wrong key type from ever reaching a verifier:
+// HS256 gets the secrets only, RS256 and ES256 the key set's keys of that
+// algorithm only.
 func (v *Verifier) key(t *jwt.Token) (any, error) {
-	if t.Method == nil || t.Method.Alg() != jwt.SigningMethodHS256.Alg() {
+	if t.Method == nil || !slices.Contains(v.methods, t.Method.Alg()) {
 		return nil, errAlgorithm
 	}
 	// RFC 7515 requires refusing extensions we do not understand.
 	if _, ok := t.Header["crit"]; ok {
 		return nil, errCritical
 	}
-	return v.keys, nil
+	alg := t.Method.Alg()
+	if alg == jwt.SigningMethodHS256.Alg() {
+		return v.keys, nil
+	}
+	if v.jwks == nil {
+		return nil, errAlgorithm
+	}
+	kid := ""
+	if raw, ok := t.Header["kid"]; ok {
+		s, isString := raw.(string)
+		if !isString {
+			return nil, &keyError{"kid header is not a string"}
+		}
+		kid = s
+	}
+	keys, err := v.jwks.lookup(alg, kid)
+	if err != nil {
+		return nil, &keyError{err.Error()}
+	}
+	set := jwt.VerificationKeySet{Keys: make([]jwt.VerificationKey, len(keys))}
+	for i, k := range keys {
+		set.Keys[i] = k
+	}
+	return set, nil
 }
 
+// keyError explains why no key could check a token's signature.
+type keyError struct{ reason string }
+
+func (e *keyError) Error() string { return e.reason }
+
 // parseError explains a failure found before the claims were validated.
-func parseError(tok *jwt.Token, err error) error {
+func (v *Verifier) parseError(tok *jwt.Token, err error) error {
+	var ke *keyError
 	switch {
 	case errors.Is(err, jwt.ErrTokenMalformed):
 		return invalid("malformed token")
 	case errors.Is(err, errCritical):
 		return invalid(errCritical.Error())
-	case tok != nil && tok.Method != nil && tok.Method.Alg() != jwt.SigningMethodHS256.Alg():
+	case errors.As(err, &ke):
+		return invalid(ke.reason)
+	case tok != nil && tok.Method != nil && !slices.Contains(v.methods, tok.Method.Alg()):
 		return invalid(fmt.Sprintf("signing algorithm %s not accepted", quoteShort(tok.Method.Alg())))
 	case errors.Is(err, jwt.ErrTokenUnverifiable):
 		return invalid("unknown or missing signing algorithm")

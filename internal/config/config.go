@@ -10,12 +10,14 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/livehub/livehub/hub"
+	"github.com/livehub/livehub/internal/ratelimit"
 )
 
 // Config is every setting of the livehub binary.
@@ -24,6 +26,10 @@ type Config struct {
 	RedisURL       string
 	RedisPrefix    string
 	JWTSecrets     []string
+	JWTAudience    string
+	JWTIssuer      string
+	JWTLeeway      time.Duration
+	JWTJWKSURL     string
 	APIKey         string
 	AllowedOrigins []string
 	AllowAnonymous bool
@@ -32,18 +38,29 @@ type Config struct {
 	NamespacesFile string
 	Namespaces     []hub.NamespaceOptions
 
-	PingInterval       time.Duration
-	PongTimeout        time.Duration
-	ConnectTimeout     time.Duration
-	WriteTimeout       time.Duration
-	ShutdownGrace      time.Duration
-	ShutdownTimeout    time.Duration
-	MaxFrameBytes      int
-	MaxQueueBytes      int
-	MaxChannelsPerConn int
-	CommandRate        float64
-	CommandBurst       int
-	MaxAPIBodyBytes    int
+	PingInterval          time.Duration
+	PongTimeout           time.Duration
+	ConnectTimeout        time.Duration
+	WriteTimeout          time.Duration
+	ShutdownGrace         time.Duration
+	ShutdownTimeout       time.Duration
+	MaxFrameBytes         int
+	MaxQueueBytes         int
+	MaxChannelsPerConn    int
+	CommandRate           float64
+	CommandBurst          int
+	MaxAPIBodyBytes       int
+	TrustedProxies        []string
+	WSMaxConnsPerIP       int
+	MaxConnsPerUser       int
+	LowPriorityQueueBytes int
+	WSConnectIPLimit      ratelimit.Limit
+	CheckoutUserLimit     ratelimit.Limit
+	CheckoutIPLimit       ratelimit.Limit
+
+	// WSCompression and WSCompressionThreshold set permessage-deflate.
+	WSCompression          hub.Compression
+	WSCompressionThreshold int
 
 	PaymentGateway     string
 	MidtransServerKey  string
@@ -61,6 +78,11 @@ type Config struct {
 	APNsProduction     bool
 	FCMCredentialsFile string
 	PushAckWindow      time.Duration
+
+	TLSCert           string
+	TLSKey            string
+	TLSReloadInterval time.Duration
+	HTTPGzipMinBytes  int
 }
 
 // Setting describes one setting: its flag, its variable, its default and what it does.
@@ -80,6 +102,20 @@ func Settings() []Setting {
 			func(c *Config, v string) error { c.RedisPrefix = v; return nil }},
 		{"jwt-secret", "LIVEHUB_JWT_SECRET", "", "HS256 secret of connection and subscription tokens. Two secrets separated by a comma are both accepted, for rotation. Empty with -dev generates one for the session.",
 			func(c *Config, v string) error { c.JWTSecrets = splitList(v); return nil }},
+		{"jwt-audience", "LIVEHUB_JWT_AUDIENCE", "", "When set, tokens must list this value in their aud claim.",
+			func(c *Config, v string) error { c.JWTAudience = v; return nil }},
+		{"jwt-issuer", "LIVEHUB_JWT_ISSUER", "", "When set, tokens must carry this value as their iss claim.",
+			func(c *Config, v string) error { c.JWTIssuer = v; return nil }},
+		{"jwt-leeway", "LIVEHUB_JWT_LEEWAY", "5s", "Clock skew tolerated on the exp, nbf and iat claims of tokens.",
+			durationSetter(func(c *Config) *time.Duration { return &c.JWTLeeway })},
+		{"jwt-jwks-url", "LIVEHUB_JWT_JWKS_URL", "", "JSON Web Key Set URL of an identity provider: tokens signed RS256 or ES256 with its keys are accepted besides HS256 ones. May replace LIVEHUB_JWT_SECRET.",
+			func(c *Config, v string) error {
+				if v != "" && !strings.HasPrefix(v, "https://") && !strings.HasPrefix(v, "http://") {
+					return errors.New("must be an http:// or https:// URL")
+				}
+				c.JWTJWKSURL = v
+				return nil
+			}},
 		{"api-key", "LIVEHUB_API_KEY", "", "Key of the server API (/api), sent as X-API-Key or Authorization: apikey KEY. Empty disables the server API (and with -dev generates one).",
 			func(c *Config, v string) error { c.APIKey = v; return nil }},
 		{"allowed-origins", "LIVEHUB_ALLOWED_ORIGINS", "", "Comma-separated host patterns of web pages allowed to open sockets (\"shop.example.com,*.example.id\"). Empty allows the same host only. Apps without an Origin header are always allowed.",
@@ -106,8 +142,18 @@ func Settings() []Setting {
 			durationSetter(func(c *Config) *time.Duration { return &c.ShutdownTimeout })},
 		{"max-frame-bytes", "LIVEHUB_MAX_FRAME_BYTES", "65536", "Largest WebSocket message a client may send; larger closes the socket with 1009.",
 			intSetter(func(c *Config) *int { return &c.MaxFrameBytes })},
+		{"ws-compression", "LIVEHUB_WS_COMPRESSION", "no_context_takeover", "WebSocket permessage-deflate with clients that offer it: off, no_context_takeover (each message compressed alone) or context_takeover (a 32 KiB window kept per connection: smaller messages, more memory).",
+			func(c *Config, v string) error {
+				m, err := hub.ParseCompression(v)
+				c.WSCompression = m
+				return err
+			}},
+		{"ws-compression-threshold", "LIVEHUB_WS_COMPRESSION_THRESHOLD", "512", "Messages smaller than this many bytes are sent uncompressed on a compressed connection.",
+			intSetter(func(c *Config) *int { return &c.WSCompressionThreshold })},
 		{"max-queue-bytes", "LIVEHUB_MAX_QUEUE_BYTES", "1048576", "Bytes that may wait to be written to one connection; past it the client is closed as slow (3008).",
 			intSetter(func(c *Config) *int { return &c.MaxQueueBytes })},
+		{"low-priority-queue-bytes", "LIVEHUB_LOW_PRIORITY_QUEUE_BYTES", "262144", "Queued bytes past which a connection drops low-priority publications (likes, viewer counts, chat, courier positions) while still queueing stock and order events.",
+			intSetter(func(c *Config) *int { return &c.LowPriorityQueueBytes })},
 		{"max-channels", "LIVEHUB_MAX_CHANNELS", "128", "Subscriptions one connection may hold (error 106 past it).",
 			intSetter(func(c *Config) *int { return &c.MaxChannelsPerConn })},
 		{"command-rate", "LIVEHUB_COMMAND_RATE", "50", "Commands per second one connection may send on average (error 111 past it).",
@@ -123,6 +169,40 @@ func Settings() []Setting {
 			intSetter(func(c *Config) *int { return &c.CommandBurst })},
 		{"max-api-body-bytes", "LIVEHUB_MAX_API_BODY_BYTES", "1048576", "Largest request body the HTTP APIs accept (413 past it).",
 			intSetter(func(c *Config) *int { return &c.MaxAPIBodyBytes })},
+		{"trusted-proxies", "LIVEHUB_TRUSTED_PROXIES", "", "Comma-separated addresses or CIDRs of load balancers whose X-Forwarded-For names the client IP. Empty trusts none: the client IP is the TCP peer.",
+			func(c *Config, v string) error {
+				c.TrustedProxies = splitList(v)
+				for _, p := range c.TrustedProxies {
+					if _, _, err := net.ParseCIDR(p); err != nil && net.ParseIP(p) == nil {
+						return fmt.Errorf("%q is not an IP address or CIDR", p)
+					}
+				}
+				return nil
+			}},
+		{"ws-max-conns-per-ip", "LIVEHUB_WS_MAX_CONNS_PER_IP", "2000", "Sockets one client IP may hold open on a node (429 at the handshake past it). 0 disables.",
+			func(c *Config, v string) error {
+				i, err := strconv.Atoi(v)
+				if err != nil || i < 0 {
+					return errors.New("must be a whole number, 0 to disable")
+				}
+				c.WSMaxConnsPerIP = i
+				return nil
+			}},
+		{"max-conns-per-user", "LIVEHUB_MAX_CONNS_PER_USER", "20", "Connections one signed-in user may hold on a node; the next connect is closed with 3504. 0 disables.",
+			func(c *Config, v string) error {
+				i, err := strconv.Atoi(v)
+				if err != nil || i < 0 {
+					return errors.New("must be a whole number, 0 to disable")
+				}
+				c.MaxConnsPerUser = i
+				return nil
+			}},
+		{"ws-connect-ip-limit", "LIVEHUB_WS_CONNECT_IP_LIMIT", "100:1000", "WebSocket handshakes one client IP may start: RATE:BURST, RATE per second (429 with Retry-After past it). 0 disables.",
+			limitSetter(func(c *Config) *ratelimit.Limit { return &c.WSConnectIPLimit })},
+		{"checkout-user-limit", "LIVEHUB_CHECKOUT_USER_LIMIT", "2:5", "Checkouts one buyer may send: RATE:BURST, RATE per second (429 with Retry-After past it). 0 disables.",
+			limitSetter(func(c *Config) *ratelimit.Limit { return &c.CheckoutUserLimit })},
+		{"checkout-ip-limit", "LIVEHUB_CHECKOUT_IP_LIMIT", "50:200", "Checkouts one client IP may send: RATE:BURST. Mobile carriers put many buyers behind one address; keep it generous. 0 disables.",
+			limitSetter(func(c *Config) *ratelimit.Limit { return &c.CheckoutIPLimit })},
 		{"payment-gateway", "LIVEHUB_PAYMENT_GATEWAY", "simulated", "simulated (a pay endpoint settles orders; for development) or midtrans.",
 			func(c *Config, v string) error {
 				if v != "simulated" && v != "midtrans" {
@@ -159,6 +239,21 @@ func Settings() []Setting {
 			func(c *Config, v string) error { c.FCMCredentialsFile = v; return nil }},
 		{"push-ack-window", "LIVEHUB_PUSH_ACK_WINDOW", "10s", "How long an app in the foreground has to acknowledge (RPC event.ack) an event of its user:# channel before it is sent as a push notification too.",
 			durationSetter(func(c *Config) *time.Duration { return &c.PushAckWindow })},
+		{"tls-cert", "LIVEHUB_TLS_CERT", "", "PEM certificate chain (leaf first). With -tls-key the node serves HTTPS (HTTP/2, and WebSocket over TLS) instead of plain HTTP. Reloaded when the files change.",
+			func(c *Config, v string) error { c.TLSCert = v; return nil }},
+		{"tls-key", "LIVEHUB_TLS_KEY", "", "PEM private key of -tls-cert.",
+			func(c *Config, v string) error { c.TLSKey = v; return nil }},
+		{"tls-reload-interval", "LIVEHUB_TLS_RELOAD_INTERVAL", "30s", "How often the certificate and key files are read for a new pair (SIGHUP reads them at once).",
+			durationSetter(func(c *Config) *time.Duration { return &c.TLSReloadInterval })},
+		{"http-gzip-min-bytes", "LIVEHUB_HTTP_GZIP_MIN_BYTES", "512", "Smallest HTTP response body gzipped for clients that accept gzip. 0 turns compression off.",
+			func(c *Config, v string) error {
+				i, err := strconv.Atoi(v)
+				if err != nil || i < 0 {
+					return errors.New("must be a byte count, or 0 to turn compression off")
+				}
+				c.HTTPGzipMinBytes = i
+				return nil
+			}},
 	}
 }
 
@@ -169,6 +264,27 @@ func durationSetter(field func(*Config) *time.Duration) func(*Config, string) er
 			return errors.New("must be a positive duration such as 10s")
 		}
 		*field(c) = d
+		return nil
+	}
+}
+
+// limitSetter parses RATE:BURST (RATE per second; BURST defaults to 1) or 0.
+func limitSetter(field func(*Config) *ratelimit.Limit) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		rate, burst, hasBurst := strings.Cut(strings.TrimSpace(v), ":")
+		r, err := strconv.ParseFloat(rate, 64)
+		if err != nil || r < 0 {
+			return errors.New("must be RATE:BURST such as 2:5, or 0 to disable")
+		}
+		l := ratelimit.Limit{Rate: r, Burst: 1}
+		if hasBurst {
+			b, err := strconv.Atoi(burst)
+			if err != nil || b <= 0 {
+				return errors.New("the burst after the colon must be a positive integer")
+			}
+			l.Burst = b
+		}
+		*field(c) = l
 		return nil
 	}
 }
@@ -239,6 +355,9 @@ func Load(args []string, getenv func(string) string, stderr io.Writer) (*Config,
 	}
 	if c.WebhookURL != "" && c.WebhookSecret == "" {
 		return nil, errors.New("-webhook-url (LIVEHUB_WEBHOOK_URL) needs -webhook-secret (LIVEHUB_WEBHOOK_SECRET)")
+	}
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		return nil, errors.New("-tls-cert (LIVEHUB_TLS_CERT) and -tls-key (LIVEHUB_TLS_KEY) go together: set both to serve TLS, or neither")
 	}
 	if c.NamespacesFile != "" {
 		ns, err := readNamespaces(c.NamespacesFile)

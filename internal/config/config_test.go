@@ -15,6 +15,7 @@ import (
 
 	"github.com/livehub/livehub/hub"
 	"github.com/livehub/livehub/internal/config"
+	"github.com/livehub/livehub/internal/ratelimit"
 )
 
 // env is a getenv over a fixed map.
@@ -41,6 +42,10 @@ func TestLoad_DefaultsWhenNothingSet(t *testing.T) {
 		{"RedisURL", c.RedisURL, ""},
 		{"RedisPrefix", c.RedisPrefix, "livehub"},
 		{"JWTSecrets", len(c.JWTSecrets), 0},
+		{"JWTAudience", c.JWTAudience, ""},
+		{"JWTIssuer", c.JWTIssuer, ""},
+		{"JWTLeeway", c.JWTLeeway, 5 * time.Second},
+		{"JWTJWKSURL", c.JWTJWKSURL, ""},
 		{"APIKey", c.APIKey, ""},
 		{"AllowedOrigins", len(c.AllowedOrigins), 0},
 		{"AllowAnonymous", c.AllowAnonymous, true},
@@ -68,6 +73,10 @@ func TestLoad_DefaultsWhenNothingSet(t *testing.T) {
 		{"StockEventInterval", c.StockEventInterval, 250 * time.Millisecond},
 		{"WebhookURL", c.WebhookURL, ""},
 		{"WebhookSecret", c.WebhookSecret, ""},
+		{"TLSCert", c.TLSCert, ""},
+		{"TLSKey", c.TLSKey, ""},
+		{"TLSReloadInterval", c.TLSReloadInterval, 30 * time.Second},
+		{"HTTPGzipMinBytes", c.HTTPGzipMinBytes, 512},
 	}
 	for _, tt := range tests {
 		if !reflect.DeepEqual(tt.got, tt.want) {
@@ -119,6 +128,14 @@ func TestLoad_EnvOverridesDefaultAndFlagOverridesEnv(t *testing.T) {
 			func(c *config.Config) any { return c.APIKey }, "k-env", "k-flag", nil},
 		{"jwt-secret", "LIVEHUB_JWT_SECRET", "s-env", "s-flag",
 			func(c *config.Config) any { return c.JWTSecrets }, []string{"s-env"}, []string{"s-flag"}, nil},
+		{"jwt-audience", "LIVEHUB_JWT_AUDIENCE", "aud-env", "aud-flag",
+			func(c *config.Config) any { return c.JWTAudience }, "aud-env", "aud-flag", nil},
+		{"jwt-issuer", "LIVEHUB_JWT_ISSUER", "https://a.example", "https://b.example",
+			func(c *config.Config) any { return c.JWTIssuer }, "https://a.example", "https://b.example", nil},
+		{"jwt-leeway", "LIVEHUB_JWT_LEEWAY", "2s", "30s",
+			func(c *config.Config) any { return c.JWTLeeway }, 2 * time.Second, 30 * time.Second, nil},
+		{"jwt-jwks-url", "LIVEHUB_JWT_JWKS_URL", "https://a.example/jwks.json", "http://127.0.0.1:9/jwks",
+			func(c *config.Config) any { return c.JWTJWKSURL }, "https://a.example/jwks.json", "http://127.0.0.1:9/jwks", nil},
 		{"allowed-origins", "LIVEHUB_ALLOWED_ORIGINS", "a.example", "b.example",
 			func(c *config.Config) any { return c.AllowedOrigins }, []string{"a.example"}, []string{"b.example"}, nil},
 		{"allow-anonymous", "LIVEHUB_ALLOW_ANONYMOUS", "false", "true",
@@ -141,6 +158,10 @@ func TestLoad_EnvOverridesDefaultAndFlagOverridesEnv(t *testing.T) {
 			func(c *config.Config) any { return c.ShutdownTimeout }, 5 * time.Second, 6 * time.Second, nil},
 		{"max-frame-bytes", "LIVEHUB_MAX_FRAME_BYTES", "1024", "2048",
 			func(c *config.Config) any { return c.MaxFrameBytes }, 1024, 2048, nil},
+		{"ws-compression", "LIVEHUB_WS_COMPRESSION", "off", "context_takeover",
+			func(c *config.Config) any { return c.WSCompression }, hub.CompressionOff, hub.CompressionContextTakeover, nil},
+		{"ws-compression-threshold", "LIVEHUB_WS_COMPRESSION_THRESHOLD", "100", "2048",
+			func(c *config.Config) any { return c.WSCompressionThreshold }, 100, 2048, nil},
 		{"max-queue-bytes", "LIVEHUB_MAX_QUEUE_BYTES", "4096", "8192",
 			func(c *config.Config) any { return c.MaxQueueBytes }, 4096, 8192, nil},
 		{"max-channels", "LIVEHUB_MAX_CHANNELS", "8", "9",
@@ -151,6 +172,20 @@ func TestLoad_EnvOverridesDefaultAndFlagOverridesEnv(t *testing.T) {
 			func(c *config.Config) any { return c.CommandBurst }, 3, 4, nil},
 		{"max-api-body-bytes", "LIVEHUB_MAX_API_BODY_BYTES", "512", "1024",
 			func(c *config.Config) any { return c.MaxAPIBodyBytes }, 512, 1024, nil},
+		{"trusted-proxies", "LIVEHUB_TRUSTED_PROXIES", "10.0.0.0/8", "10.1.2.3, 192.168.0.0/16",
+			func(c *config.Config) any { return c.TrustedProxies }, []string{"10.0.0.0/8"}, []string{"10.1.2.3", "192.168.0.0/16"}, nil},
+		{"ws-max-conns-per-ip", "LIVEHUB_WS_MAX_CONNS_PER_IP", "0", "10",
+			func(c *config.Config) any { return c.WSMaxConnsPerIP }, 0, 10, nil},
+		{"low-priority-queue-bytes", "LIVEHUB_LOW_PRIORITY_QUEUE_BYTES", "1000", "2000",
+			func(c *config.Config) any { return c.LowPriorityQueueBytes }, 1000, 2000, nil},
+		{"max-conns-per-user", "LIVEHUB_MAX_CONNS_PER_USER", "3", "0",
+			func(c *config.Config) any { return c.MaxConnsPerUser }, 3, 0, nil},
+		{"ws-connect-ip-limit", "LIVEHUB_WS_CONNECT_IP_LIMIT", "5:50", "0",
+			func(c *config.Config) any { return c.WSConnectIPLimit }, ratelimit.Limit{Rate: 5, Burst: 50}, ratelimit.Limit{Burst: 1}, nil},
+		{"checkout-user-limit", "LIVEHUB_CHECKOUT_USER_LIMIT", "0", "3.5:7",
+			func(c *config.Config) any { return c.CheckoutUserLimit }, ratelimit.Limit{Burst: 1}, ratelimit.Limit{Rate: 3.5, Burst: 7}, nil},
+		{"checkout-ip-limit", "LIVEHUB_CHECKOUT_IP_LIMIT", "100", "20:40",
+			func(c *config.Config) any { return c.CheckoutIPLimit }, ratelimit.Limit{Rate: 100, Burst: 1}, ratelimit.Limit{Rate: 20, Burst: 40}, nil},
 		{"payment-gateway", "LIVEHUB_PAYMENT_GATEWAY", "midtrans", "simulated",
 			func(c *config.Config) any { return c.PaymentGateway }, "midtrans", "simulated",
 			map[string]string{"LIVEHUB_MIDTRANS_SERVER_KEY": "server-key"}},
@@ -183,6 +218,16 @@ func TestLoad_EnvOverridesDefaultAndFlagOverridesEnv(t *testing.T) {
 			func(c *config.Config) any { return c.FCMCredentialsFile }, "/etc/a.json", "/etc/b.json", nil},
 		{"push-ack-window", "LIVEHUB_PUSH_ACK_WINDOW", "5s", "30s",
 			func(c *config.Config) any { return c.PushAckWindow }, 5 * time.Second, 30 * time.Second, nil},
+		{"tls-cert", "LIVEHUB_TLS_CERT", "/etc/a.crt", "/etc/b.crt",
+			func(c *config.Config) any { return c.TLSCert }, "/etc/a.crt", "/etc/b.crt",
+			map[string]string{"LIVEHUB_TLS_KEY": "/etc/tls.key"}},
+		{"tls-key", "LIVEHUB_TLS_KEY", "/etc/a.key", "/etc/b.key",
+			func(c *config.Config) any { return c.TLSKey }, "/etc/a.key", "/etc/b.key",
+			map[string]string{"LIVEHUB_TLS_CERT": "/etc/tls.crt"}},
+		{"tls-reload-interval", "LIVEHUB_TLS_RELOAD_INTERVAL", "1m", "5s",
+			func(c *config.Config) any { return c.TLSReloadInterval }, time.Minute, 5 * time.Second, nil},
+		{"http-gzip-min-bytes", "LIVEHUB_HTTP_GZIP_MIN_BYTES", "0", "2048",
+			func(c *config.Config) any { return c.HTTPGzipMinBytes }, 0, 2048, nil},
 	}
 	covered := map[string]bool{"namespaces": true} // TestLoad_Namespaces
 	for _, tt := range tests {
@@ -225,10 +270,19 @@ func TestLoad_BadValueNamesFlagAndVariable(t *testing.T) {
 		{"bad shutdown timeout", "shutdown-timeout", "LIVEHUB_SHUTDOWN_TIMEOUT", "x"},
 		{"negative int", "max-frame-bytes", "LIVEHUB_MAX_FRAME_BYTES", "-1"},
 		{"zero int", "max-queue-bytes", "LIVEHUB_MAX_QUEUE_BYTES", "0"},
+		{"unknown compression", "ws-compression", "LIVEHUB_WS_COMPRESSION", "gzip"},
+		{"zero compression threshold", "ws-compression-threshold", "LIVEHUB_WS_COMPRESSION_THRESHOLD", "0"},
 		{"int with unit", "max-api-body-bytes", "LIVEHUB_MAX_API_BODY_BYTES", "1MiB"},
 		{"fractional int", "max-channels", "LIVEHUB_MAX_CHANNELS", "1.5"},
 		{"negative burst", "command-burst", "LIVEHUB_COMMAND_BURST", "-5"},
 		{"bad rate", "command-rate", "LIVEHUB_COMMAND_RATE", "fast"},
+		{"zero leeway", "jwt-leeway", "LIVEHUB_JWT_LEEWAY", "0s"},
+		{"JWKS URL not http", "jwt-jwks-url", "LIVEHUB_JWT_JWKS_URL", "file:///etc/jwks.json"},
+		{"proxy not an address", "trusted-proxies", "LIVEHUB_TRUSTED_PROXIES", "lb.example.com"},
+		{"negative connections per ip", "ws-max-conns-per-ip", "LIVEHUB_WS_MAX_CONNS_PER_IP", "-1"},
+		{"limit without rate", "checkout-user-limit", "LIVEHUB_CHECKOUT_USER_LIMIT", ":5"},
+		{"limit with zero burst", "checkout-ip-limit", "LIVEHUB_CHECKOUT_IP_LIMIT", "5:0"},
+		{"negative limit", "checkout-ip-limit", "LIVEHUB_CHECKOUT_IP_LIMIT", "-1:5"},
 		{"zero rate", "command-rate", "LIVEHUB_COMMAND_RATE", "0"},
 		{"negative rate", "command-rate", "LIVEHUB_COMMAND_RATE", "-1"},
 		{"bad bool", "allow-anonymous", "LIVEHUB_ALLOW_ANONYMOUS", "maybe"},
@@ -238,6 +292,9 @@ func TestLoad_BadValueNamesFlagAndVariable(t *testing.T) {
 		{"zero payment expiry", "payment-expiry", "LIVEHUB_PAYMENT_EXPIRY", "0"},
 		{"bad reservation ttl", "reservation-ttl", "LIVEHUB_RESERVATION_TTL", "a while"},
 		{"negative stock interval", "stock-event-interval", "LIVEHUB_STOCK_EVENT_INTERVAL", "-1ms"},
+		{"zero tls reload interval", "tls-reload-interval", "LIVEHUB_TLS_RELOAD_INTERVAL", "0s"},
+		{"negative gzip threshold", "http-gzip-min-bytes", "LIVEHUB_HTTP_GZIP_MIN_BYTES", "-1"},
+		{"gzip threshold with unit", "http-gzip-min-bytes", "LIVEHUB_HTTP_GZIP_MIN_BYTES", "1KiB"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -280,6 +337,11 @@ func TestLoad_RulesAcrossSettings(t *testing.T) {
 		{"webhook without secret", nil, map[string]string{"LIVEHUB_WEBHOOK_URL": "https://shop.example/hook"},
 			[]string{"-webhook-url", "LIVEHUB_WEBHOOK_URL", "-webhook-secret", "LIVEHUB_WEBHOOK_SECRET"}},
 		{"secret without webhook", []string{"-webhook-secret=s"}, nil, nil},
+		{"tls certificate without key", []string{"-tls-cert=/etc/tls.crt"}, nil,
+			[]string{"-tls-cert", "LIVEHUB_TLS_CERT", "-tls-key", "LIVEHUB_TLS_KEY"}},
+		{"tls key without certificate", nil, map[string]string{"LIVEHUB_TLS_KEY": "/etc/tls.key"},
+			[]string{"-tls-cert", "-tls-key"}},
+		{"tls certificate and key", []string{"-tls-cert=/etc/tls.crt", "-tls-key=/etc/tls.key"}, nil, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -1,5 +1,5 @@
-// Package protoclient is a small client of the Centrifugo protocol v2 (JSON)
-// for tests and the load tool: it speaks the wire, not LiveHub's code, so it
+// Package protoclient is a small client of the Centrifugo protocol v2, in
+// its JSON or Protobuf encoding, for tests and the load tool: it speaks the wire, not LiveHub's code, so it
 // works against any server of the protocol.
 package protoclient
 
@@ -18,7 +18,8 @@ import (
 
 // Conn is one client connection.
 type Conn struct {
-	ws *websocket.Conn
+	ws       *websocket.Conn
+	protobuf bool
 	// AutoPong answers server pings; tests of dead connections turn it off.
 	autoPong atomic.Bool
 
@@ -52,13 +53,33 @@ type Options struct {
 	HTTPClient *http.Client
 	// ReadLimit bounds a received message. Zero means 16 MiB.
 	ReadLimit int64
+	// Protobuf speaks the Protobuf encoding, asked for with the
+	// "centrifuge-protobuf" subprotocol as the SDKs' protobuf builds do.
+	Protobuf bool
+	// Compression offers permessage-deflate in the handshake; the zero
+	// value offers none.
+	Compression websocket.CompressionMode
+	// CompressionThreshold is passed to the WebSocket library for the
+	// messages this client sends.
+	CompressionThreshold int
 }
 
 // Dial opens a WebSocket to url.
 func Dial(ctx context.Context, url string, o Options) (*Conn, error) {
-	ws, _, err := websocket.Dial(ctx, url, &websocket.DialOptions{HTTPHeader: o.Header, HTTPClient: o.HTTPClient})
+	dopts := &websocket.DialOptions{
+		HTTPHeader: o.Header, HTTPClient: o.HTTPClient,
+		CompressionMode: o.Compression, CompressionThreshold: o.CompressionThreshold,
+	}
+	if o.Protobuf {
+		dopts.Subprotocols = []string{"centrifuge-protobuf"}
+	}
+	ws, _, err := websocket.Dial(ctx, url, dopts)
 	if err != nil {
 		return nil, err
+	}
+	if o.Protobuf && ws.Subprotocol() != "centrifuge-protobuf" {
+		_ = ws.CloseNow()
+		return nil, errors.New("protoclient: server did not accept the centrifuge-protobuf subprotocol")
 	}
 	if o.PushBuffer <= 0 {
 		o.PushBuffer = 4096
@@ -68,11 +89,12 @@ func Dial(ctx context.Context, url string, o Options) (*Conn, error) {
 	}
 	ws.SetReadLimit(o.ReadLimit)
 	c := &Conn{
-		ws:      ws,
-		waiters: make(map[uint32]chan *protocol.Reply),
-		pushes:  make(chan *protocol.Push, o.PushBuffer),
-		done:    make(chan struct{}),
-		closing: make(chan struct{}),
+		ws:       ws,
+		protobuf: o.Protobuf,
+		waiters:  make(map[uint32]chan *protocol.Reply),
+		pushes:   make(chan *protocol.Push, o.PushBuffer),
+		done:     make(chan struct{}),
+		closing:  make(chan struct{}),
 	}
 	c.autoPong.Store(!o.NoPong)
 	go c.readLoop()
@@ -116,7 +138,10 @@ func (c *Conn) CloseNow() {
 func (c *Conn) readLoop() {
 	defer close(c.done)
 	defer close(c.pushes)
-	dec := protocol.NewJSONReplyDecoder(nil)
+	var dec protocol.ReplyDecoder = protocol.NewJSONReplyDecoder(nil)
+	if c.protobuf {
+		dec = protocol.NewProtobufReplyDecoder(nil)
+	}
 	for {
 		_, data, err := c.ws.Read(context.Background())
 		if err != nil {
@@ -164,10 +189,21 @@ func (c *Conn) dispatch(r *protocol.Reply) {
 	default:
 		// An empty reply is the server's ping.
 		if c.autoPong.Load() {
-			_ = c.WriteRaw(context.Background(), []byte("{}"))
+			_ = c.WritePong(context.Background())
 		}
 	}
 }
+
+// WritePong answers a ping with an empty command in the connection's encoding.
+func (c *Conn) WritePong(ctx context.Context) error {
+	if c.protobuf {
+		return c.WriteBinary(ctx, []byte{0}) // a zero length prefix: one empty command
+	}
+	return c.WriteRaw(ctx, []byte("{}"))
+}
+
+// Protobuf reports whether the connection speaks the Protobuf encoding.
+func (c *Conn) Protobuf() bool { return c.protobuf }
 
 // WriteRaw sends a text frame as is.
 func (c *Conn) WriteRaw(ctx context.Context, data []byte) error {
@@ -198,11 +234,7 @@ func (c *Conn) Call(ctx context.Context, cmd *protocol.Command) (*protocol.Reply
 	c.mu.Lock()
 	c.waiters[id] = w
 	c.mu.Unlock()
-	data, err := protocol.NewJSONCommandEncoder().Encode(cmd)
-	if err != nil {
-		return nil, err
-	}
-	if err := c.WriteRaw(ctx, data); err != nil {
+	if err := c.writeCommand(ctx, cmd); err != nil {
 		return nil, err
 	}
 	select {
@@ -220,6 +252,22 @@ func (c *Conn) Call(ctx context.Context, cmd *protocol.Command) (*protocol.Reply
 		c.mu.Unlock()
 		return nil, ctx.Err()
 	}
+}
+
+func (c *Conn) writeCommand(ctx context.Context, cmd *protocol.Command) error {
+	if c.protobuf {
+		// The encoder adds the varint length prefix.
+		data, err := protocol.NewProtobufCommandEncoder().Encode(cmd)
+		if err != nil {
+			return err
+		}
+		return c.WriteBinary(ctx, data)
+	}
+	data, err := protocol.NewJSONCommandEncoder().Encode(cmd)
+	if err != nil {
+		return err
+	}
+	return c.WriteRaw(ctx, data)
 }
 
 // Connect authenticates with token (empty for anonymous).

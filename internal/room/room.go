@@ -296,7 +296,12 @@ func (r *Room) emit(ctx context.Context, typ string, data any, channels ...strin
 		r.metrics.moderation.WithLabelValues(typ).Inc()
 	}
 	// Counters are superseded by the next one: they stay out of history.
-	req := hub.PublishRequest{Ephemeral: typ == EventLikesCount || typ == EventViewersCount}
+	counter := typ == EventLikesCount || typ == EventViewersCount
+	req := hub.PublishRequest{Ephemeral: counter}
+	if counter {
+		// Congested phones drop counters before stock and orders.
+		req.Priority = hub.PriorityLow
+	}
 	for _, ch := range channels {
 		if _, err := r.hub.Publish(ctx, ch, b, req); err != nil {
 			r.log.Warn("room: publish event", "type", typ, "channel", ch, "err", err)

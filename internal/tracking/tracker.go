@@ -432,6 +432,10 @@ func (t *Tracker) emit(ctx context.Context, typ string, data any, idem string, c
 	}
 	for _, ch := range channels {
 		req := hub.PublishRequest{}
+		if typ == EventCourierLocation {
+			// Superseded by the next position.
+			req.Priority = hub.PriorityLow
+		}
 		if idem != "" {
 			req.IdempotencyKey = idem + "@" + ch
 		}

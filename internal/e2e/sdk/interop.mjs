@@ -15,6 +15,7 @@
 import crypto from 'node:crypto';
 import { isDeepStrictEqual, inspect } from 'node:util';
 import { Centrifuge } from 'centrifuge';
+import { Centrifuge as CentrifugeProtobuf } from 'centrifuge/build/protobuf';
 import WebSocket from 'ws';
 
 const URL_WS = mustEnv('LIVEHUB_URL');
@@ -893,6 +894,132 @@ check(12, 'a frame over the size limit closes with 1009: the SDK stops (messageS
     closeClient(c);
   }
 });
+
+// ---------------------------------------------------------------- encodings, compression, delta
+
+// Transport modes. ws offers permessage-deflate unless told not to, so the
+// checks above run compressed JSON; these run the core of the protocol
+// (connect, subscribe, publications in order, recovery) in every mode.
+const MODES = [
+  { name: 'json', protobuf: false, deflate: false },
+  { name: 'json+deflate', protobuf: false, deflate: true },
+  { name: 'protobuf', protobuf: true, deflate: false },
+  { name: 'protobuf+deflate', protobuf: true, deflate: true },
+];
+
+// modeSocket returns a BrowserWebSocket class with or without deflate that
+// remembers its sockets, so a check can see what the handshake negotiated.
+function modeSocket(mode, sockets) {
+  return class extends BrowserWebSocket {
+    constructor(address, protocols, options) {
+      super(address, protocols, { ...options, perMessageDeflate: mode.deflate });
+      sockets.push(this);
+    }
+  };
+}
+
+function newModeClient(mode, label, sockets, options = {}) {
+  const Ctor = mode.protobuf ? CentrifugeProtobuf : Centrifuge;
+  const client = new Ctor(URL_WS, {
+    websocket: modeSocket(mode, sockets),
+    debug: SDK_DEBUG,
+    timeout: 5000,
+    ...options,
+  });
+  client.label = label;
+  client.rec = new Recorder(client, ['connecting', 'connected', 'disconnected', 'error', 'subscribed', 'subscribing', 'unsubscribed', 'publication'], label);
+  openClients.add(client);
+  return client;
+}
+
+// pubData returns a publication's data as a value: the protobuf build hands
+// out the raw bytes, which hold the JSON the API published.
+function pubData(mode, data) {
+  return mode.protobuf ? JSON.parse(new TextDecoder().decode(data)) : data;
+}
+
+for (const mode of MODES) {
+  check(`m-${mode.name}`, `${mode.name}: connect, subscribe, publications in order, recovery after 3011`, async () => {
+    const user = `um-${mode.name}-${RUN}`;
+    const channel = `live:mode-${mode.name}-${RUN}`;
+    const sockets = [];
+    const c = newModeClient(mode, `mode-${mode.name}`, sockets, { token: connToken(user), minReconnectDelay: 1500, maxReconnectDelay: 2500 });
+    try {
+      await connected(c);
+      const ws = sockets[sockets.length - 1];
+      assertEqual(ws.protocol, mode.protobuf ? 'centrifuge-protobuf' : '', 'negotiated subprotocol');
+      assertEqual(ws.extensions.includes('permessage-deflate'), mode.deflate, `permessage-deflate negotiated (extensions ${show(ws.extensions)})`);
+      const sub = newSub(c, channel);
+      const s0 = await subscribed(sub);
+      assert(s0.recoverable === true, `subscription should be recoverable, ctx ${show(s0)}`);
+      // Big enough to be compressed past the default threshold.
+      const payloads = Array.from({ length: 6 }, (_, i) => ({ seq: i, text: `héllo ${i} `.repeat(i === 3 ? 200 : 1) }));
+      const mark = sub.rec.mark();
+      for (const p of payloads) await apiPublish(channel, p);
+      const pubs = await sub.rec.wait('publication', { mark, n: payloads.length });
+      assertEqual(pubs.map(p => pubData(mode, p.data)), payloads, 'publications (order and data)');
+
+      const smark = sub.rec.mark();
+      const cmark = c.rec.mark();
+      await api('disconnect', { user, disconnect: { code: 3011, reason: 'test' } });
+      await c.rec.wait('connecting', { mark: cmark });
+      const missed = [{ m: 1 }, { m: 2, text: 'ünïcode ✓' }, { m: 3 }];
+      for (const p of missed) await apiPublish(channel, p);
+      assert(c.state === 'connecting', `reconnected before the missed publications were made (state ${c.state})`);
+      const [rs] = await sub.rec.wait('subscribed', { mark: smark, ms: 10000 });
+      assert(rs.wasRecovering === true && rs.recovered === true, `resubscribe should recover, ctx: ${show(rs)}`);
+      await apiPublish(channel, { m: 4 });
+      const after = await sub.rec.wait('publication', { mark: smark, n: 4 });
+      assertEqual(after.map(p => pubData(mode, p.data)), [...missed, { m: 4 }], 'publications after recovery');
+      assertEqual(sockets.length, 2, 'sockets opened (one reconnect)');
+    } finally {
+      closeClient(c);
+    }
+  });
+}
+
+// stockEvent is shaped like flash_sale.stock: each one repeats most of the last.
+function stockEvent(i) {
+  return { type: 'flash_sale.stock', v: 1, id: `ev_${String(i).padStart(8, '0')}`, data: { flash_sale_id: `fs_${RUN}_0123456789abcdef`, quantity: 500, sold: i, stock_left: 500 - i } };
+}
+
+for (const mode of [MODES[1], MODES[2]]) {
+  check(`d-${mode.name}`, `${mode.name}: delta: 'fossil' subscription gets correct full data for a run of stock events, across recovery`, async () => {
+    const user = `ud-${mode.name}-${RUN}`;
+    const channel = `live:delta-${mode.name}-${RUN}`;
+    const c = newModeClient(mode, `delta-${mode.name}`, [], { token: connToken(user), minReconnectDelay: 1500, maxReconnectDelay: 2500 });
+    try {
+      await connected(c);
+      const sub = newSub(c, channel, { delta: 'fossil' });
+      await subscribed(sub);
+      assertEqual(sub._delta_negotiated, true, 'delta negotiated (SubscribeResult.delta)');
+      const mark = sub.rec.mark();
+      const events = Array.from({ length: 20 }, (_, i) => stockEvent(i + 1));
+      for (const e of events) await apiPublish(channel, e);
+      const pubs = await sub.rec.wait('publication', { mark, n: events.length });
+      assertEqual(pubs.map(p => pubData(mode, p.data)), events, 'publications rebuilt from deltas');
+      const st = sub.deltaStats();
+      assertEqual(st.numFullPayloads, 1, `full payloads (stats ${show(st)})`);
+      assertEqual(st.numDeltaPayloads, events.length - 1, `delta payloads (stats ${show(st)})`);
+      assert(st.bytesReceived < st.bytesDecoded / 2, `deltas should save bytes (stats ${show(st)})`);
+
+      const smark = sub.rec.mark();
+      const cmark = c.rec.mark();
+      await api('disconnect', { user, disconnect: { code: 3011, reason: 'test' } });
+      await c.rec.wait('connecting', { mark: cmark });
+      const missed = [stockEvent(21), stockEvent(22)];
+      for (const e of missed) await apiPublish(channel, e);
+      const [rs] = await sub.rec.wait('subscribed', { mark: smark, ms: 10000 });
+      assert(rs.recovered === true, `resubscribe should recover, ctx: ${show(rs)}`);
+      const more = [stockEvent(23), stockEvent(24), stockEvent(25)];
+      for (const e of more) await apiPublish(channel, e);
+      const after = await sub.rec.wait('publication', { mark: smark, n: 5 });
+      assertEqual(after.map(p => pubData(mode, p.data)), [...missed, ...more], 'publications after recovery');
+    } finally {
+      closeClient(c);
+    }
+  });
+}
 
 // ---------------------------------------------------------------- runner
 
