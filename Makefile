@@ -45,7 +45,11 @@ FUZZ_TARGETS := \
 	./internal/payment:FuzzParseNotification \
 	./internal/room:FuzzParseChat \
 	./rest:FuzzServerAPIDecode \
-	./rest:FuzzDevicesRegister
+	./rest:FuzzDevicesRegister \
+	./rest:FuzzV1Checkout \
+	./internal/notify:FuzzEventEnvelope \
+	./internal/fossil:FuzzApply \
+	./internal/fossil:FuzzDeltaRoundTrip
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \
 		pkg=$${t%%:*}; name=$${t##*:}; \
