@@ -34,6 +34,11 @@ type Client struct {
 	writerDone   chan struct{}
 	// wbuf is the writer goroutine's buffer for building a message.
 	wbuf []byte
+	// writeDeadline cuts the socket when one write outlasts WriteTimeout.
+	// One timer per connection, reset per write: a context with a timeout
+	// per write cost a timer, a context and a registration each time.
+	// Only the writer goroutine uses it.
+	writeDeadline *time.Timer
 
 	// mu guards the fields below.
 	mu            sync.Mutex
@@ -1089,6 +1094,9 @@ func (c *Client) cleanup() {
 func (c *Client) writeLoop() {
 	defer close(c.writerDone)
 	n := c.node
+	c.writeDeadline = time.AfterFunc(time.Hour, func() { c.conn.CloseNow() })
+	c.writeDeadline.Stop()
+	defer c.writeDeadline.Stop()
 	ping := time.NewTicker(n.cfg.PingInterval)
 	defer ping.Stop()
 	pong := time.NewTimer(time.Hour)
@@ -1174,6 +1182,8 @@ func (c *Client) shut(d Disconnect) {
 	}
 }
 
+var errWriteTimeout = errors.New("write timed out")
+
 // closeHandshakeTimeout bounds the wait for a peer's close frame.
 const closeHandshakeTimeout = time.Second
 
@@ -1191,9 +1201,16 @@ func (c *Client) writeBatch(batch [][]byte) error {
 		// A single oversized reply grew it; do not keep that memory.
 		c.wbuf = nil
 	}
-	ctx, cancel := context.WithTimeout(c.ctx, n.cfg.WriteTimeout)
-	defer cancel()
-	if err := c.conn.Write(ctx, c.enc.messageType(), buf); err != nil {
+	// No context: a write ends when it is done, when the deadline timer
+	// cuts the socket, or when the reader's context is cancelled (a slow
+	// client, shutdown), which closes the socket too.
+	c.writeDeadline.Reset(n.cfg.WriteTimeout)
+	err := c.conn.Write(context.Background(), c.enc.messageType(), buf)
+	if !c.writeDeadline.Stop() && err == nil {
+		// The deadline fired as the write finished: the socket is cut.
+		err = errWriteTimeout
+	}
+	if err != nil {
 		return err
 	}
 	n.metrics.framesOut.Inc()

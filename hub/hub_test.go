@@ -1118,3 +1118,33 @@ func TestOverload_LowPriorityShedBeforeNormal(t *testing.T) {
 		t.Fatalf("slow disconnects %v: shedding should have kept the client", got)
 	}
 }
+
+func TestWriteTimeout_StuckSocketIsCut(t *testing.T) {
+	h := newTestHub(t, func(c *hub.Config) {
+		c.MaxQueueBytes = 256 << 20 // the queue never fills: only the deadline can act
+		c.LowPriorityQueueBytes = 256 << 20
+		c.WriteTimeout = 300 * time.Millisecond
+	})
+	stuck := h.dial(t, protoclient.Options{PushBuffer: 1})
+	if _, err := stuck.Connect(ctxT(t), token(t, "stuck", time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := stuck.Subscribe(ctxT(t), &protocol.SubscribeRequest{Channel: "live:w"}); err != nil {
+		t.Fatal(err)
+	}
+	payload := `{"pad":"` + strings.Repeat("w", 16<<10) + `"}`
+	deadline := time.Now().Add(20 * time.Second)
+	for h.metric(t, "livehub_hub_connections") != 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("a socket whose peer stopped reading was never cut")
+		}
+		// More than loopback buffers hold, so a write blocks.
+		for range 64 {
+			h.publish(t, "live:w", payload)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if got := h.slowDisconnects(t); got != 0 {
+		t.Fatalf("closed as slow (%v): the queue bound acted, not the write deadline", got)
+	}
+}
