@@ -10,6 +10,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -35,19 +36,49 @@ import (
 
 // wireVariant is one way of receiving the room.
 type wireVariant struct {
+	// Key selects the variant with -variants.
+	Key      string
 	Name     string
 	Protobuf bool
 	Deflate  bool
+	// Takeover offers deflate with context takeover, which the node only
+	// accepts with LIVEHUB_WS_COMPRESSION=context_takeover.
+	Takeover bool
 	Delta    bool
 }
 
+// wireVariants are replayed by default.
 var wireVariants = []wireVariant{
-	{Name: "JSON"},
-	{Name: "JSON + permessage-deflate", Deflate: true},
-	{Name: "Protobuf", Protobuf: true},
-	{Name: "Protobuf + permessage-deflate", Protobuf: true, Deflate: true},
-	{Name: "JSON + Fossil delta", Delta: true},
-	{Name: "Protobuf + Fossil delta", Protobuf: true, Delta: true},
+	{Key: "json", Name: "JSON"},
+	{Key: "json+deflate", Name: "JSON + permessage-deflate", Deflate: true},
+	{Key: "protobuf", Name: "Protobuf", Protobuf: true},
+	{Key: "protobuf+deflate", Name: "Protobuf + permessage-deflate", Protobuf: true, Deflate: true},
+	{Key: "json+delta", Name: "JSON + Fossil delta", Delta: true},
+	{Key: "protobuf+delta", Name: "Protobuf + Fossil delta", Protobuf: true, Delta: true},
+}
+
+// extraVariants are replayed only when -variants names them.
+var extraVariants = []wireVariant{
+	{Key: "json+deflate-takeover", Name: "JSON + permessage-deflate with context takeover", Deflate: true, Takeover: true},
+}
+
+// selectVariants returns the variants named in keys (comma-separated), or
+// the default ones when keys is empty.
+func selectVariants(keys string) ([]wireVariant, error) {
+	if keys == "" {
+		return wireVariants, nil
+	}
+	var out []wireVariant
+	for k := range strings.SplitSeq(keys, ",") {
+		k = strings.TrimSpace(k)
+		all := append(slices.Clone(wireVariants), extraVariants...)
+		i := slices.IndexFunc(all, func(v wireVariant) bool { return v.Key == k })
+		if i < 0 {
+			return nil, fmt.Errorf("-variants: unknown variant %q", k)
+		}
+		out = append(out, all[i])
+	}
+	return out, nil
 }
 
 // bytesResult is one variant's figures.
@@ -178,6 +209,9 @@ func dialWire(ctx context.Context, url string, v wireVariant) (*wireClient, erro
 	}
 	if v.Deflate {
 		o.CompressionMode = websocket.CompressionNoContextTakeover
+		if v.Takeover {
+			o.CompressionMode = websocket.CompressionContextTakeover
+		}
 	}
 	ws, resp, err := websocket.Dial(ctx, url, o)
 	if err != nil {
@@ -307,7 +341,11 @@ func runBytes(ctx context.Context, cfg Config, logw io.Writer) (*bytesReport, er
 	pubClients := sourceClients([]string{"127.0.0.1"}, 4)
 	defer closeIdle(pubClients)
 	pub := &publisher{url: strings.TrimRight(cfg.API, "/") + "/api/publish", key: cfg.APIKey, client: pubClients[0]}
-	for vi, v := range wireVariants {
+	variants, err := selectVariants(cfg.Variants)
+	if err != nil {
+		return nil, err
+	}
+	for vi, v := range variants {
 		res := bytesResult{Variant: v.Name, Clients: clients, Events: n}
 		err := replayVariant(ctx, cfg, signer, pub, v, vi, events, &res, logw)
 		if err != nil {

@@ -100,6 +100,9 @@ type Config struct {
 	Write string
 	// Events is the number of room events bytes mode replays.
 	Events int
+	// Variants selects the encodings bytes mode replays (comma-separated
+	// keys); empty replays the standard six.
+	Variants string
 	// Quick makes suite mode smaller, for tests.
 	Quick bool
 
@@ -157,6 +160,7 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (cf
 	fs.StringVar(&cfg.RedisBin, "redis-server", "redis-server", "redis-server binary for -spawn-redis")
 	fs.StringVar(&cfg.Write, "write", "", "soak, suite, bytes: replace the generated section of this markdown file")
 	fs.IntVar(&cfg.Events, "events", 2000, "bytes: room events to replay")
+	fs.StringVar(&cfg.Variants, "variants", "", "bytes: encodings to replay, comma-separated (json, json+deflate, json+deflate-takeover, protobuf, protobuf+deflate, json+delta, protobuf+delta); empty: all but json+deflate-takeover")
 	fs.BoolVar(&cfg.Quick, "quick", false, "suite: a small set (for tests)")
 	fs.BoolVar(&worker, "worker", false, "run as a worker of a parent livehub-bench (commands on stdin, JSON on stdout)")
 	// "livehub-bench soak -duration 10m" is "-mode soak -duration 10m".

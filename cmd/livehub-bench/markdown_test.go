@@ -114,3 +114,17 @@ func TestRoomMix_DeterministicAndValid(t *testing.T) {
 		}
 	}
 }
+
+func TestSelectVariants(t *testing.T) {
+	all, err := selectVariants("")
+	if err != nil || len(all) != len(wireVariants) {
+		t.Fatalf("default: %d variants, %v", len(all), err)
+	}
+	got, err := selectVariants("protobuf, json+deflate-takeover")
+	if err != nil || len(got) != 2 || !got[0].Protobuf || got[0].Deflate || !got[1].Takeover {
+		t.Fatalf("selected %+v, %v", got, err)
+	}
+	if _, err := selectVariants("json,brotli"); err == nil {
+		t.Fatal("an unknown variant was accepted")
+	}
+}
