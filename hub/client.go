@@ -50,6 +50,9 @@ type Client struct {
 	expireTimer   *time.Timer
 	staleTimer    *time.Timer
 	foreground    bool
+	// expiring counts subscription expiries under way; cleanup waits for
+	// them. It is only incremented while the client is not closed.
+	expiring sync.WaitGroup
 }
 
 // subscription is a client's state in one channel.
@@ -72,6 +75,13 @@ type subscription struct {
 	// false until the first publication after subscribing was sent whole.
 	delta      bool
 	deltaReady bool
+	// tokenGrant is set when a subscription token opened the subscription:
+	// only then may the client send sub_refresh for it. expireAt is when
+	// that token (or the last one sent with sub_refresh) expires, zero for
+	// never; expireTimer ends the subscription once it has passed.
+	tokenGrant  bool
+	expireAt    time.Time
+	expireTimer *time.Timer
 }
 
 type bufferedPush struct {
@@ -260,7 +270,7 @@ func (c *Client) handleCommand(cmd *protocol.Command) bool {
 	case cmd.Refresh != nil:
 		return c.handleRefresh(ctx, cmd.Id, cmd.Refresh)
 	case cmd.SubRefresh != nil:
-		perr = ErrorNotAvailable
+		return c.handleSubRefresh(ctx, cmd.Id, cmd.SubRefresh)
 	case cmd.Send != nil:
 		// Asynchronous messages have no handler: nothing to answer.
 	}
@@ -337,9 +347,11 @@ func (c *Client) closeSlow() {
 	if !closed {
 		c.node.metrics.slowDisconnects.Inc()
 		c.close(DisconnectSlow)
-		// The writer may be blocked on the full socket; cancelling the
-		// connection's context ends that write and the read at once.
-		c.cancel()
+		// A writer that is free drops the queue and sends the close frame
+		// with 3008, so a phone that is only behind learns why. One blocked
+		// on a full socket cannot: cancelling the connection's context a
+		// moment later ends that write and the read.
+		time.AfterFunc(closeHandshakeTimeout, c.cancel)
 	}
 }
 
@@ -443,6 +455,12 @@ func (c *Client) ttl() (uint32, bool) {
 	c.mu.Lock()
 	exp := c.cred.ExpireAt
 	c.mu.Unlock()
+	return ttlUntil(exp)
+}
+
+// ttlUntil returns the whole seconds until exp, at least one, as the
+// protocol's ttl fields carry them; false when exp is zero (never).
+func ttlUntil(exp time.Time) (uint32, bool) {
 	if exp.IsZero() {
 		return 0, false
 	}
@@ -531,63 +549,83 @@ func (c *Client) handleSubscribe(ctx context.Context, id uint32, req *protocol.S
 	if count >= n.cfg.MaxChannelsPerConn {
 		return ErrorLimitExceeded.WithMessage("too many subscriptions")
 	}
-	if perr := c.authorizeSubscribe(ctx, ns, channel, req.Token, &cred); perr != nil {
+	grant, perr := c.authorizeSubscribe(ctx, ns, channel, req.Token, &cred)
+	if perr != nil {
 		return perr
 	}
 	res, err := c.subscribe(ctx, channel, ns, req)
 	if err != nil {
 		return toError(err)
 	}
+	if grant.token {
+		c.mu.Lock()
+		if sub, ok := c.subs[channel]; ok {
+			sub.tokenGrant, sub.expireAt = true, grant.expireAt
+			c.armSubExpiryLocked(channel, sub)
+		}
+		c.mu.Unlock()
+		if ttl, ok := ttlUntil(grant.expireAt); ok {
+			res.Expires, res.Ttl = true, ttl
+		}
+	}
 	c.reply(&protocol.Reply{Id: id, Subscribe: res})
 	c.activate(channel)
 	return nil
 }
 
-func (c *Client) authorizeSubscribe(ctx context.Context, ns *NamespaceOptions, channel, token string, cred *Credentials) *Error {
+// subGrant says how a client subscription was allowed.
+type subGrant struct {
+	// token is set when a subscription token allowed it; expireAt is then
+	// the token's expiry, zero for never.
+	token    bool
+	expireAt time.Time
+}
+
+func (c *Client) authorizeSubscribe(ctx context.Context, ns *NamespaceOptions, channel, token string, cred *Credentials) (subGrant, *Error) {
 	n := c.node
 	if owner := personalUser(channel); owner != "" || ns.Personal {
 		if owner == "" || owner != cred.UserID {
-			return ErrorPermissionDenied
+			return subGrant{}, ErrorPermissionDenied
 		}
-		return nil
+		return subGrant{}, nil
 	}
 	if cred.UserID == "" && !ns.Anonymous {
-		return ErrorPermissionDenied
+		return subGrant{}, ErrorPermissionDenied
 	}
 	if token != "" {
 		if !ns.SubscriptionToken || n.cfg.Tokens == nil {
-			return ErrorPermissionDenied
+			return subGrant{}, ErrorPermissionDenied
 		}
-		grant, tcred, err := n.cfg.Tokens.VerifySubscribeToken(ctx, token)
-		if errors.Is(err, ErrTokenExpired) {
-			return ErrorTokenExpired
+		exp, err := c.verifySubscribeToken(ctx, channel, token, cred.UserID)
+		switch {
+		case errors.Is(err, ErrTokenExpired):
+			return subGrant{}, ErrorTokenExpired
+		case err != nil:
+			return subGrant{}, ErrorPermissionDenied
 		}
-		if err != nil || grant != channel || tcred.UserID != cred.UserID {
-			return ErrorPermissionDenied
-		}
-		return nil
+		return subGrant{token: true, expireAt: exp}, nil
 	}
 	if len(ns.SubscribeRoles) > 0 && !hasAnyRole(cred.Roles, ns.SubscribeRoles) {
 		// The roles refuse; the application may still grant this one user
 		// this one channel (the buyer of an order, say).
 		grant := n.cfg.Hooks.Grant
 		if grant == nil {
-			return ErrorPermissionDenied
+			return subGrant{}, ErrorPermissionDenied
 		}
 		ok, err := grant(ctx, c, channel)
 		if err != nil {
-			return toError(err)
+			return subGrant{}, toError(err)
 		}
 		if !ok {
-			return ErrorPermissionDenied
+			return subGrant{}, ErrorPermissionDenied
 		}
 	}
 	if h := n.cfg.Hooks.OnSubscribe; h != nil {
 		if err := h(ctx, c, channel); err != nil {
-			return toError(err)
+			return subGrant{}, toError(err)
 		}
 	}
-	return nil
+	return subGrant{}, nil
 }
 
 // subscribe registers the subscription as pending and builds its result,
@@ -820,6 +858,9 @@ func (c *Client) deliverJoinLeave(channel string, push *lazyPush) {
 
 func (c *Client) dropSub(channel string) {
 	c.mu.Lock()
+	if sub, ok := c.subs[channel]; ok && sub.expireTimer != nil {
+		sub.expireTimer.Stop()
+	}
 	delete(c.subs, channel)
 	c.mu.Unlock()
 }
@@ -839,10 +880,25 @@ func (c *Client) handleUnsubscribe(ctx context.Context, id uint32, req *protocol
 // unsubscribe removes the client from the channel; it is a no-op when the
 // client is not subscribed.
 func (c *Client) unsubscribe(ctx context.Context, channel string) bool {
+	return c.unsubscribeSub(ctx, channel, nil)
+}
+
+// unsubscribeSub removes the client from the channel when its subscription
+// there is want (any subscription when want is nil).
+func (c *Client) unsubscribeSub(ctx context.Context, channel string, want *subscription) bool {
 	n := c.node
 	c.mu.Lock()
 	sub, ok := c.subs[channel]
-	delete(c.subs, channel)
+	if ok && want != nil && sub != want {
+		ok = false
+	}
+	if ok {
+		delete(c.subs, channel)
+		if sub.expireTimer != nil {
+			sub.expireTimer.Stop()
+			sub.expireTimer = nil
+		}
+	}
 	c.mu.Unlock()
 	if !ok {
 		return false
@@ -1055,6 +1111,12 @@ func (c *Client) close(d Disconnect) {
 	if c.staleTimer != nil {
 		c.staleTimer.Stop()
 	}
+	for _, sub := range c.subs {
+		if sub.expireTimer != nil {
+			sub.expireTimer.Stop()
+			sub.expireTimer = nil
+		}
+	}
 	c.mu.Unlock()
 	c.node.metrics.disconnects.WithLabelValues(codeLabel(d.Code)).Inc()
 	c.queue.close()
@@ -1065,6 +1127,9 @@ func (c *Client) cleanup() {
 	n := c.node
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
+	// The client is closed, so no subscription expiry starts any more; one
+	// already under way finishes before the subscriptions are removed.
+	c.expiring.Wait()
 	c.mu.Lock()
 	channels := make([]string, 0, len(c.subs))
 	for ch := range c.subs {

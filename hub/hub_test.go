@@ -1148,3 +1148,20 @@ func TestWriteTimeout_StuckSocketIsCut(t *testing.T) {
 		t.Fatalf("closed as slow (%v): the queue bound acted, not the write deadline", got)
 	}
 }
+
+func TestSlowClient_ToldWhyWhenItsSocketStillTakesData(t *testing.T) {
+	h := newTestHub(t, func(c *hub.Config) { c.MaxQueueBytes = 16 << 10 })
+	c, _ := h.connect(t, "behind")
+	if _, err := c.Subscribe(ctxT(t), &protocol.SubscribeRequest{Channel: "live:big"}); err != nil {
+		t.Fatal(err)
+	}
+	// One publication larger than the whole queue: the connection is over
+	// its bound at once, while its socket is perfectly writable.
+	h.publish(t, "live:big", `{"pad":"`+strings.Repeat("b", 20<<10)+`"}`)
+	if code, reason := waitClosed(t, c, 5*time.Second); code != 3008 || reason != "slow" {
+		t.Fatalf("closed with %d %q, want 3008 \"slow\"", code, reason)
+	}
+	if got := h.slowDisconnects(t); got != 1 {
+		t.Fatalf("slow disconnects %v, want 1", got)
+	}
+}

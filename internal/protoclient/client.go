@@ -349,3 +349,12 @@ func (c *Conn) Refresh(ctx context.Context, token string) (*protocol.RefreshResu
 	}
 	return r.Refresh, nil
 }
+
+// SubRefresh sends a new subscription token for a channel.
+func (c *Conn) SubRefresh(ctx context.Context, channel, token string) (*protocol.SubRefreshResult, error) {
+	r, err := c.Call(ctx, &protocol.Command{SubRefresh: &protocol.SubRefreshRequest{Channel: channel, Token: token}})
+	if err != nil {
+		return nil, err
+	}
+	return r.SubRefresh, nil
+}

@@ -895,6 +895,45 @@ check(12, 'a frame over the size limit closes with 1009: the SDK stops (messageS
   }
 });
 
+// 13
+check(13, 'short-lived subscription tokens: the SDK refreshes them with sub_refresh and stays subscribed', async () => {
+  const user = `u13-${RUN}`;
+  const channel = `order:refresh-${RUN}`;
+  const TOKEN_TTL = 3; // seconds: the subscribe reply's ttl makes the SDK refresh every 2-3 s
+  const c = newClient('c13', { token: connToken(user) });
+  try {
+    await connected(c);
+    const cmark = c.rec.mark();
+    const issued = [];
+    const sub = newSub(c, channel, {
+      getToken: async ctx => {
+        issued.push(ctx.channel);
+        return subToken(user, ctx.channel, TOKEN_TTL);
+      },
+    });
+    await subscribed(sub, `${channel} with ${TOKEN_TTL} s subscription tokens`);
+    assertEqual(issued, [channel], 'getToken calls before the subscription');
+    const smark = sub.rec.mark();
+    // Two refreshes: the SDK sends sub_refresh when the ttl runs out. A
+    // refused sub_refresh would unsubscribe the SDK (non-temporary error),
+    // which the state check below catches.
+    for (let round = 1; round <= 2; round++) {
+      await waitUntil(() => issued.length > round, 8000, `sub_refresh #${round} (getToken calls: ${issued.length})`);
+      const mark = sub.rec.mark();
+      await apiPublish(channel, { round });
+      const [p] = await sub.rec.wait('publication', { mark });
+      assertEqual(p.data, { round }, `publication after sub_refresh #${round}`);
+    }
+    const stateEvents = sub.rec.events.slice(smark).filter(e => ['subscribing', 'unsubscribed', 'subscribed', 'error'].includes(e.name));
+    assertEqual(stateEvents.map(e => `${e.name} ${show(e.ctx)}`), [], 'subscription state changes or errors across the refreshes');
+    assertEqual(sub.state, 'subscribed', 'subscription state after two refreshes');
+    const conn = c.rec.events.slice(cmark).filter(e => ['connecting', 'disconnected'].includes(e.name));
+    assertEqual(conn.map(e => `${e.name} ${show(e.ctx)}`), [], 'client state changes across the refreshes');
+  } finally {
+    closeClient(c);
+  }
+});
+
 // ---------------------------------------------------------------- encodings, compression, delta
 
 // Transport modes. ws offers permessage-deflate unless told not to, so the
