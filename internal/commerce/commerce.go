@@ -58,6 +58,11 @@ type FlashSale struct {
 	StockLeft int `json:"stock_left"`
 	// Sold is the units of paid orders.
 	Sold int `json:"sold"`
+	// StockVersion counts the decisions that changed StockLeft (a
+	// reservation, a release). The store increments it in the same atomic
+	// step as the change, so of two figures of one sale the one with the
+	// higher version is the newer; 0 before any change.
+	StockVersion int64 `json:"stock_version"`
 	// EndedAt is set when the host ended the sale before EndsAt.
 	EndedAt *time.Time `json:"ended_at,omitempty"`
 	State   SaleState  `json:"state"`
@@ -149,8 +154,9 @@ type ReserveResult struct {
 	Order Order
 	// Replayed is true when the idempotency key had already made Order.
 	Replayed bool
-	// StockLeft after the reservation.
-	StockLeft int
+	// StockLeft after the reservation, and the sale's StockVersion with it.
+	StockLeft    int
+	StockVersion int64
 }
 
 // Transition is the outcome of an order state change.
@@ -160,8 +166,17 @@ type Transition struct {
 	// so side effects must not run again.
 	Changed bool
 	// StockLeft of the sale after the change (units released by an
-	// expiry or cancel are back on sale).
-	StockLeft int
+	// expiry or cancel are back on sale), and its StockVersion with it.
+	StockLeft    int
+	StockVersion int64
+}
+
+// SaleEvent is a lifecycle event of a sale that is due to be announced:
+// Event is EventFlashSaleStarted once StartsAt passed, EventFlashSaleEnded
+// once EndsAt passed.
+type SaleEvent struct {
+	SaleID string
+	Event  string
 }
 
 // Store keeps streams, sales and orders. The memory store serves one node;
@@ -178,7 +193,10 @@ type Store interface {
 	// GetFlashSale returns the sale with its current StockLeft and Sold
 	// (State is left for the caller to compute with StateAt).
 	GetFlashSale(ctx context.Context, id string) (FlashSale, error)
-	// EndFlashSale ends the sale at at; ending an ended sale is ECONFLICT.
+	// EndFlashSale ends the sale at at; ending an ended sale is ECONFLICT,
+	// and so is ending a sale whose flash_sale.ended was claimed. It claims
+	// the sale's flash_sale.ended (and flash_sale.started, when at is
+	// before StartsAt) in the same step: the caller announces the end.
 	EndFlashSale(ctx context.Context, id string, at time.Time) (FlashSale, error)
 	// ListFlashSales returns a stream's sales, oldest first.
 	ListFlashSales(ctx context.Context, streamID string) ([]FlashSale, error)
@@ -203,4 +221,16 @@ type Store interface {
 	Release(ctx context.Context, orderID string, to OrderStatus, at time.Time) (Transition, error)
 	// DueReservations lists pending orders whose reservation ended before now.
 	DueReservations(ctx context.Context, now time.Time, limit int) ([]string, error)
+
+	// DueSaleEvents lists the lifecycle events whose time came by now
+	// (StartsAt, EndsAt) and that nobody claimed yet, earliest due time
+	// first (ties by sale id; a sale's flash_sale.started comes before its
+	// flash_sale.ended); limit <= 0 means all.
+	DueSaleEvents(ctx context.Context, now time.Time, limit int) ([]SaleEvent, error)
+	// ClaimSaleEvent claims the right to announce a sale's lifecycle event
+	// (EventFlashSaleStarted or EventFlashSaleEnded). It returns true to
+	// exactly one caller, however many nodes try, and only once the event
+	// is due at now; false when it is not due yet or was claimed already
+	// (EndFlashSale claims the end it makes). Another event is EINVALID.
+	ClaimSaleEvent(ctx context.Context, saleID, event string, now time.Time) (bool, error)
 }

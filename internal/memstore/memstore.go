@@ -53,6 +53,9 @@ type sale struct {
 	commerce.FlashSale
 	// held is each buyer's units in pending or paid orders.
 	held map[string]int
+	// startClaimed and endClaimed record that flash_sale.started and
+	// flash_sale.ended were claimed (ClaimSaleEvent, EndFlashSale).
+	startClaimed, endClaimed bool
 }
 
 type order struct {
@@ -155,7 +158,7 @@ func (s *Store) CreateFlashSale(_ context.Context, fs commerce.FlashSale) error 
 		return err
 	}
 	fs.StartsAt, fs.EndsAt = ms(fs.StartsAt), ms(fs.EndsAt)
-	fs.StockLeft, fs.Sold, fs.EndedAt, fs.State = fs.Quantity, 0, nil, ""
+	fs.StockLeft, fs.Sold, fs.StockVersion, fs.EndedAt, fs.State = fs.Quantity, 0, 0, nil, ""
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if _, ok := s.sales[fs.ID]; ok {
@@ -188,10 +191,14 @@ func (s *Store) EndFlashSale(_ context.Context, id string, at time.Time) (commer
 	if !ok {
 		return commerce.FlashSale{}, commerce.Errorf(commerce.ENOTFOUND, "no such flash sale")
 	}
-	if sl.EndedAt != nil || !at.Before(sl.EndsAt) {
+	if sl.EndedAt != nil || !at.Before(sl.EndsAt) || sl.endClaimed {
 		return commerce.FlashSale{}, commerce.Errorf(commerce.ECONFLICT, "the flash sale has already ended")
 	}
 	sl.EndedAt = &at
+	sl.endClaimed = true
+	if at.Before(sl.StartsAt) {
+		sl.startClaimed = true
+	}
 	return sl.copy(), nil
 }
 
@@ -249,13 +256,14 @@ func (s *Store) Reserve(_ context.Context, r commerce.ReserveRequest) (commerce.
 		if r.IdempotencyKey == "" || o.idemKey != r.IdempotencyKey || o.FlashSaleID != r.SaleID || o.BuyerID != r.BuyerID {
 			return commerce.ReserveResult{}, commerce.Errorf(commerce.ECONFLICT, "order id %s is taken", orderID)
 		}
-		return commerce.ReserveResult{Order: o.copy(), Replayed: true, StockLeft: sl.StockLeft}, nil
+		return commerce.ReserveResult{Order: o.copy(), Replayed: true, StockLeft: sl.StockLeft, StockVersion: sl.StockVersion}, nil
 	}
 	if err := checkReserve(sl, now, r.BuyerID, r.Quantity); err != nil {
 		return commerce.ReserveResult{}, err
 	}
 
 	sl.StockLeft -= r.Quantity
+	sl.StockVersion++
 	sl.held[r.BuyerID] += r.Quantity
 	o := &order{idemKey: r.IdempotencyKey, Order: commerce.Order{
 		ID: orderID, BuyerID: r.BuyerID, BuyerName: r.BuyerName,
@@ -268,7 +276,7 @@ func (s *Store) Reserve(_ context.Context, r commerce.ReserveRequest) (commerce.
 	s.saleOrders[sl.ID] = append(s.saleOrders[sl.ID], orderID)
 	s.buyerOrders[r.BuyerID] = append(s.buyerOrders[r.BuyerID], orderID)
 	s.pending[orderID] = struct{}{}
-	return commerce.ReserveResult{Order: o.copy(), StockLeft: sl.StockLeft}, nil
+	return commerce.ReserveResult{Order: o.copy(), StockLeft: sl.StockLeft, StockVersion: sl.StockVersion}, nil
 }
 
 // checkReserve applies the sale's rules in the order the Redis script does:
@@ -374,7 +382,7 @@ func (s *Store) MarkPaid(_ context.Context, orderID string, p commerce.Payment, 
 	sl := s.sales[o.FlashSaleID]
 	switch o.Status {
 	case commerce.OrderPaid:
-		return commerce.Transition{Order: o.copy(), StockLeft: sl.StockLeft}, nil
+		return commerce.Transition{Order: o.copy(), StockLeft: sl.StockLeft, StockVersion: sl.StockVersion}, nil
 	case commerce.OrderPendingPayment:
 	default:
 		return commerce.Transition{}, commerce.Errorf(commerce.ECONFLICT, "the order is %s", o.Status)
@@ -383,7 +391,7 @@ func (s *Store) MarkPaid(_ context.Context, orderID string, p commerce.Payment, 
 	o.Status, o.Payment, o.PaidAt, o.UpdatedAt = commerce.OrderPaid, copyPayment(p), &at, at
 	sl.Sold += o.Quantity
 	delete(s.pending, orderID)
-	return commerce.Transition{Order: o.copy(), Changed: true, StockLeft: sl.StockLeft}, nil
+	return commerce.Transition{Order: o.copy(), Changed: true, StockLeft: sl.StockLeft, StockVersion: sl.StockVersion}, nil
 }
 
 // Release moves a pending order to to (expired or cancelled) and puts its
@@ -400,15 +408,16 @@ func (s *Store) Release(_ context.Context, orderID string, to commerce.OrderStat
 	}
 	sl := s.sales[o.FlashSaleID]
 	if o.Status.Final() {
-		return commerce.Transition{Order: o.copy(), StockLeft: sl.StockLeft}, nil
+		return commerce.Transition{Order: o.copy(), StockLeft: sl.StockLeft, StockVersion: sl.StockVersion}, nil
 	}
 	o.Status, o.UpdatedAt = to, ms(at)
 	sl.StockLeft += o.Quantity
+	sl.StockVersion++
 	if sl.held[o.BuyerID] -= o.Quantity; sl.held[o.BuyerID] <= 0 {
 		delete(sl.held, o.BuyerID)
 	}
 	delete(s.pending, orderID)
-	return commerce.Transition{Order: o.copy(), Changed: true, StockLeft: sl.StockLeft}, nil
+	return commerce.Transition{Order: o.copy(), Changed: true, StockLeft: sl.StockLeft, StockVersion: sl.StockVersion}, nil
 }
 
 // DueReservations lists pending orders whose ReservedUntil is before now,
@@ -437,6 +446,71 @@ func (s *Store) DueReservations(_ context.Context, now time.Time, limit int) ([]
 		ids[i] = o.ID
 	}
 	return ids, nil
+}
+
+// DueSaleEvents lists the unclaimed lifecycle events due by now. See
+// commerce.Store.
+func (s *Store) DueSaleEvents(_ context.Context, now time.Time, limit int) ([]commerce.SaleEvent, error) {
+	now = ms(now)
+	type due struct {
+		ev commerce.SaleEvent
+		at time.Time
+	}
+	var all []due
+	s.mu.Lock()
+	for id, sl := range s.sales {
+		if !sl.startClaimed && !now.Before(sl.StartsAt) {
+			all = append(all, due{commerce.SaleEvent{SaleID: id, Event: commerce.EventFlashSaleStarted}, sl.StartsAt})
+		}
+		if !sl.endClaimed && !now.Before(sl.EndsAt) {
+			all = append(all, due{commerce.SaleEvent{SaleID: id, Event: commerce.EventFlashSaleEnded}, sl.EndsAt})
+		}
+	}
+	s.mu.Unlock()
+	sort.Slice(all, func(i, j int) bool {
+		if !all[i].at.Equal(all[j].at) {
+			return all[i].at.Before(all[j].at)
+		}
+		if all[i].ev.SaleID != all[j].ev.SaleID {
+			return all[i].ev.SaleID < all[j].ev.SaleID
+		}
+		return all[i].ev.Event == commerce.EventFlashSaleStarted && all[j].ev.Event != commerce.EventFlashSaleStarted
+	})
+	if limit > 0 && len(all) > limit {
+		all = all[:limit]
+	}
+	out := make([]commerce.SaleEvent, len(all))
+	for i, d := range all {
+		out[i] = d.ev
+	}
+	return out, nil
+}
+
+// ClaimSaleEvent claims a due lifecycle event of a sale, once. See
+// commerce.Store.
+func (s *Store) ClaimSaleEvent(_ context.Context, saleID, event string, now time.Time) (bool, error) {
+	if event != commerce.EventFlashSaleStarted && event != commerce.EventFlashSaleEnded {
+		return false, commerce.FieldError("event", "must be %s or %s", commerce.EventFlashSaleStarted, commerce.EventFlashSaleEnded)
+	}
+	now = ms(now)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sl, ok := s.sales[saleID]
+	if !ok {
+		return false, commerce.Errorf(commerce.ENOTFOUND, "no such flash sale")
+	}
+	if event == commerce.EventFlashSaleStarted {
+		if sl.startClaimed || now.Before(sl.StartsAt) {
+			return false, nil
+		}
+		sl.startClaimed = true
+		return true, nil
+	}
+	if sl.endClaimed || now.Before(sl.EndsAt) {
+		return false, nil
+	}
+	sl.endClaimed = true
+	return true, nil
 }
 
 func (o *order) copy() commerce.Order {

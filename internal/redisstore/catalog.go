@@ -65,7 +65,7 @@ func (s *Store) EndStream(ctx context.Context, id string, at time.Time) (commerc
 	if err != nil {
 		return commerce.Stream{}, fail("end stream", err)
 	}
-	r, err := parseReply("end stream", v, false)
+	r, err := parseReply("end stream", v, 0)
 	if err != nil {
 		return commerce.Stream{}, err
 	}
@@ -111,6 +111,11 @@ func (s *Store) CreateFlashSale(ctx context.Context, fs commerce.FlashSale) erro
 		return err
 	}
 	if err := s.c.SAdd(ctx, s.k.openSales(), fs.ID).Err(); err != nil {
+		return fail("create flash sale", err)
+	}
+	// Listed for its lifecycle events from its start; ZAddNX keeps the
+	// position of a sale listed already.
+	if err := s.c.ZAddNX(ctx, s.k.lifecycle(), redis.Z{Score: float64(fs.StartsAt.UnixMilli()), Member: fs.ID}).Err(); err != nil {
 		return fail("create flash sale", err)
 	}
 	indexed, err := indexSaleScript.Run(ctx, s.c, []string{s.k.streamSales(fs.StreamID)}, fs.ID).Int()
@@ -166,7 +171,7 @@ func (s *Store) EndFlashSale(ctx context.Context, id string, at time.Time) (comm
 	if err != nil {
 		return commerce.FlashSale{}, fail("end flash sale", err)
 	}
-	r, err := parseReply("end flash sale", v, false)
+	r, err := parseReply("end flash sale", v, 0)
 	if err != nil {
 		return commerce.FlashSale{}, err
 	}

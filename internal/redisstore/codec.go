@@ -9,15 +9,19 @@ import (
 	"github.com/livehub/livehub/internal/commerce"
 )
 
-// scriptReply is a script's answer: {kind, [number,] field, value, ...}, or
-// {"err", code, message} which parse turns into a commerce.Error.
+// scriptReply is a script's answer: {kind, [number, [number,]] field, value,
+// ...}, or {"err", code, message} which parse turns into a commerce.Error.
+// The order scripts answer two numbers: the sale's stock left (n) and its
+// stock version (ver).
 type scriptReply struct {
 	kind   string
-	n      int64
+	n, ver int64
 	fields map[string]string
 }
 
-func parseReply(op string, v any, withNumber bool) (scriptReply, error) {
+// parseReply parses a reply that carries nums numbers (0 to 2) before its
+// fields.
+func parseReply(op string, v any, nums int) (scriptReply, error) {
 	arr, ok := v.([]any)
 	if !ok || len(arr) == 0 {
 		return scriptReply{}, internal(op, "unexpected reply %v", v)
@@ -33,12 +37,12 @@ func parseReply(op string, v any, withNumber bool) (scriptReply, error) {
 		return r, &commerce.Error{Code: commerce.Code(code), Message: msg}
 	}
 	rest := arr[1:]
-	if withNumber {
+	for i, dst := range []*int64{&r.n, &r.ver}[:nums] {
 		if len(rest) == 0 {
 			return r, internal(op, "unexpected reply %v", arr)
 		}
-		if r.n, ok = rest[0].(int64); !ok {
-			return r, internal(op, "unexpected number %v", rest[0])
+		if *dst, ok = rest[0].(int64); !ok {
+			return r, internal(op, "unexpected number %d: %v", i, rest[0])
 		}
 		rest = rest[1:]
 	}
@@ -74,6 +78,14 @@ func (r *hashReader) int(f string) int64 {
 }
 
 func (r *hashReader) time(f string) time.Time { return time.UnixMilli(r.int(f)).UTC() }
+
+// optInt reads a number that may be absent (0).
+func (r *hashReader) optInt(f string) int64 {
+	if r.h[f] == "" {
+		return 0
+	}
+	return r.int(f)
+}
 
 // optTime reads a time that may be absent.
 func (r *hashReader) optTime(f string) *time.Time {
@@ -124,7 +136,8 @@ func decodeSale(h map[string]string) (commerce.FlashSale, error) {
 		PerUserLimit: int(r.int("limit")),
 		StartsAt:     r.time("starts"), EndsAt: r.time("ends"),
 		StockLeft: int(r.int("stock")), Sold: int(r.int("sold")),
-		EndedAt: r.optTime("ended"),
+		StockVersion: r.optInt("sver"),
+		EndedAt:      r.optTime("ended"),
 	}
 	return s, r.err
 }

@@ -63,12 +63,12 @@ func TestScripts_RetryOfTheSameCallReportsItsChange(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		rep, err := parseReply("release", v, true)
+		rep, err := parseReply("release", v, 2)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if rep.kind != "changed" || rep.n != 10 {
-			t.Fatalf("run %d: %s with stock %d, want changed with 10", i, rep.kind, rep.n)
+		if rep.kind != "changed" || rep.n != 10 || rep.ver != 2 {
+			t.Fatalf("run %d: %s with stock %d version %d, want changed with 10 and 2", i, rep.kind, rep.n, rep.ver)
 		}
 	}
 	// Another call finds the order released.
@@ -85,12 +85,12 @@ func TestScripts_RetryOfTheSameCallReportsItsChange(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		rep, err := parseReply("reserve", v, true)
+		rep, err := parseReply("reserve", v, 2)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if rep.kind != "ok" || rep.n != 9 {
-			t.Fatalf("run %d: %s with stock %d, want ok with 9", i, rep.kind, rep.n)
+		if rep.kind != "ok" || rep.n != 9 || rep.ver != 3 {
+			t.Fatalf("run %d: %s with stock %d version %d, want ok with 9 and 3", i, rep.kind, rep.n, rep.ver)
 		}
 	}
 	if held, _ := c.HGet(ctx, s.k.held(fs.ID), "b1").Int(); held != 1 {
@@ -103,7 +103,7 @@ func TestScripts_RetryOfTheSameCallReportsItsChange(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := parseReply("end", v, false); err != nil {
+		if _, err := parseReply("end", v, 0); err != nil {
 			t.Fatalf("run %d: %v", i, err)
 		}
 	}

@@ -18,3 +18,4 @@ func (k keyspace) orderSale(orderID string) string { return k.p + ".order.{o:" +
 func (k keyspace) buyerOrders(buyer string) string { return k.p + ".buyer.{b:" + buyer + "}.orders" }
 func (k keyspace) idem(key string) string          { return k.p + ".idem.{i:" + key + "}" }
 func (k keyspace) openSales() string               { return "{" + k.p + ".sales}.open" }
+func (k keyspace) lifecycle() string               { return "{" + k.p + ".sales}.lifecycle" }

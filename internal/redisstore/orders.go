@@ -64,7 +64,7 @@ func (s *Store) Reserve(ctx context.Context, r commerce.ReserveRequest) (commerc
 	if err != nil {
 		return commerce.ReserveResult{}, fail("reserve", err)
 	}
-	rep, err := parseReply("reserve", v, true)
+	rep, err := parseReply("reserve", v, 2)
 	if err != nil {
 		return commerce.ReserveResult{}, err
 	}
@@ -77,7 +77,7 @@ func (s *Store) Reserve(ctx context.Context, r commerce.ReserveRequest) (commerc
 	if err := s.indexOrder(ctx, o); err != nil {
 		return commerce.ReserveResult{}, err
 	}
-	return commerce.ReserveResult{Order: o, Replayed: rep.kind == "replay", StockLeft: int(rep.n)}, nil
+	return commerce.ReserveResult{Order: o, Replayed: rep.kind == "replay", StockLeft: int(rep.n), StockVersion: rep.ver}, nil
 }
 
 // bindIdempotencyKey binds r's key to r unless it is bound already, and
@@ -256,7 +256,7 @@ func (s *Store) SetPayment(ctx context.Context, orderID string, p commerce.Payme
 	if err != nil {
 		return commerce.Order{}, fail("set payment", err)
 	}
-	rep, err := parseReply("set payment", v, true)
+	rep, err := parseReply("set payment", v, 2)
 	if err != nil {
 		return commerce.Order{}, err
 	}
@@ -302,7 +302,7 @@ func transition(op string, v any, err error) (commerce.Transition, error) {
 	if err != nil {
 		return commerce.Transition{}, fail(op, err)
 	}
-	rep, err := parseReply(op, v, true)
+	rep, err := parseReply(op, v, 2)
 	if err != nil {
 		return commerce.Transition{}, err
 	}
@@ -310,7 +310,7 @@ func transition(op string, v any, err error) (commerce.Transition, error) {
 	if err != nil {
 		return commerce.Transition{}, internal(op, "%v", err)
 	}
-	return commerce.Transition{Order: o, Changed: rep.kind == "changed", StockLeft: int(rep.n)}, nil
+	return commerce.Transition{Order: o, Changed: rep.kind == "changed", StockLeft: int(rep.n), StockVersion: rep.ver}, nil
 }
 
 // DueReservations lists pending orders whose ReservedUntil is before now,

@@ -7,8 +7,10 @@
 // window, the per-user limit and the stock and reserves; mark_paid.lua and
 // release.lua move a pending order to paid, or to expired or cancelled,
 // exactly once however many nodes try at once; end_sale.lua and
-// end_stream.lua end a sale or a stream once. A script runs alone, so two
-// checkouts can never both take the last unit.
+// end_stream.lua end a sale or a stream once; claim_event.lua gives the
+// announcement of a sale's start or end to one node. A script runs alone, so
+// two checkouts can never both take the last unit. Every script that changes
+// a sale's stock increments its stock version (field sver) in the same run.
 //
 // # Keys
 //
@@ -31,6 +33,10 @@
 //	                           IdempotencyTTL
 //	{P.sales}.open             set: ids of sales that may hold pending
 //	                           reservations, visited by DueReservations
+//	{P.sales}.lifecycle        sorted set: sale id -> when its next unclaimed
+//	                           lifecycle event is due (Unix ms), visited by
+//	                           DueSaleEvents; the claims themselves are the
+//	                           sale's fields ann_started and ann_ended
 //
 // A sale and its orders share the hash tag {s:S}, so on Redis Cluster they
 // sit in one slot and every script's keys are in that slot. An order id does

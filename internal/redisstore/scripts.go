@@ -30,4 +30,5 @@ var (
 	releaseScript     = mustLua("release.lua")
 	setPaymentScript  = mustLua("set_payment.lua")
 	dueScript         = mustLua("due.lua")
+	claimEventScript  = mustLua("claim_event.lua")
 )

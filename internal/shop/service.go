@@ -89,7 +89,7 @@ type Service struct {
 	log   *slog.Logger
 
 	stockMu      sync.Mutex
-	stockPending map[string]string // sale id -> stream id, waiting for a flush
+	stockPending map[string]pendingStock // by sale id, waiting for a flush
 	stockLast    map[string]time.Time
 	stockKick    chan struct{}
 
@@ -97,6 +97,14 @@ type Service struct {
 	timers   map[*time.Timer]struct{}
 	closed   bool
 	wg       sync.WaitGroup
+}
+
+// pendingStock is the newest stock figure of a sale this node decided and
+// has not published yet.
+type pendingStock struct {
+	streamID string
+	left     int
+	version  int64
 }
 
 // New returns a Service.
@@ -124,7 +132,7 @@ func New(cfg Config) (*Service, error) {
 	}
 	return &Service{
 		cfg: cfg, store: cfg.Store, log: cfg.Logger,
-		stockPending: make(map[string]string),
+		stockPending: make(map[string]pendingStock),
 		stockLast:    make(map[string]time.Time),
 		stockKick:    make(chan struct{}, 1),
 		timers:       make(map[*time.Timer]struct{}),
@@ -316,8 +324,11 @@ func (s *Service) CreateFlashSale(ctx context.Context, a Actor, streamID string,
 	}
 	sale.State = sale.StateAt(now)
 	s.emit(ctx, commerce.EventFlashSaleScheduled, sale, "fs.scheduled:"+sale.ID, liveChannel(st.ID), studioChannel(st.ID))
-	s.at(sale.StartsAt, func() { s.announce(sale.ID, commerce.EventFlashSaleStarted) })
-	s.at(sale.EndsAt, func() { s.announce(sale.ID, commerce.EventFlashSaleEnded) })
+	// The timers are the fast path of this node; every node's sweep
+	// announces what a timer missed (this node stopped, say). Both claim
+	// the event in the store first, so it is announced once.
+	s.at(sale.StartsAt, func() { s.announceNow(sale.ID, commerce.EventFlashSaleStarted) })
+	s.at(sale.EndsAt, func() { s.announceNow(sale.ID, commerce.EventFlashSaleEnded) })
 	return sale, nil
 }
 
@@ -343,23 +354,56 @@ func (s *Service) at(t time.Time, f func()) {
 	s.timers[tm] = struct{}{}
 }
 
-// announce publishes a lifecycle event of a sale with its current figures.
-// The idempotency key makes it once per sale even when several nodes send it.
-func (s *Service) announce(saleID, typ string) {
+func (s *Service) announceNow(saleID, typ string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
+	if _, err := s.announce(ctx, saleID, typ); err != nil {
+		s.log.Warn("announce sale", "sale", saleID, "event", typ, "err", err)
+	}
+}
+
+// announce publishes a lifecycle event of a sale with its current figures,
+// when this call claims it in the store: of all the nodes' timers and
+// sweeps, one publishes. The idempotency key guards the hub as well. It
+// reports whether this call claimed the event.
+func (s *Service) announce(ctx context.Context, saleID, typ string) (bool, error) {
+	claimed, err := s.store.ClaimSaleEvent(ctx, saleID, typ, s.cfg.Now().UTC())
+	if err != nil || !claimed {
+		return false, err
+	}
 	sale, err := s.GetFlashSale(ctx, saleID)
 	if err != nil {
-		s.log.Warn("announce sale", "sale", saleID, "event", typ, "err", err)
-		return
+		return true, err
 	}
 	if typ == commerce.EventFlashSaleStarted && sale.State == commerce.SaleEnded {
-		return
+		return true, nil // it ended before it was announced: only the end is
 	}
 	if typ == commerce.EventFlashSaleEnded && sale.EndedAt != nil && sale.EndedAt.Before(sale.EndsAt) {
-		return // ended early by its host, who announced it then
+		return true, nil // ended early by its host, who announced it then
 	}
 	s.emit(ctx, typ, sale, typ+":"+sale.ID, liveChannel(sale.StreamID), studioChannel(sale.StreamID))
+	return true, nil
+}
+
+// SweepSaleEvents announces the sales' starts and ends that are due and
+// that no node announced yet. Any node may sweep: each event is claimed in
+// the store by one node. It returns how many events this call claimed.
+func (s *Service) SweepSaleEvents(ctx context.Context) (int, error) {
+	due, err := s.store.DueSaleEvents(ctx, s.cfg.Now().UTC(), 500)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, ev := range due {
+		claimed, err := s.announce(ctx, ev.SaleID, ev.Event)
+		if err != nil {
+			s.log.Warn("announce sale", "sale", ev.SaleID, "event", ev.Event, "err", err)
+		}
+		if claimed {
+			n++
+		}
+	}
+	return n, nil
 }
 
 // GetFlashSale returns a sale with its state now.
@@ -436,7 +480,7 @@ func (s *Service) Checkout(ctx context.Context, a Actor, in CheckoutInput, idemK
 		// charges it again, and one never retried expires with its deadline.
 		return commerce.Order{}, false, err
 	}
-	s.stockChanged(o.FlashSaleID, o.StreamID, res.StockLeft)
+	s.stockChanged(o.FlashSaleID, o.StreamID, res.StockLeft, res.StockVersion)
 	s.emit(ctx, commerce.EventOrderPlaced, placedTicker(o), "", liveChannel(o.StreamID))
 	s.emit(ctx, commerce.EventOrderCreated, o, "order.created:"+o.ID, userChannel(o.BuyerID), studioChannel(o.StreamID))
 	s.appendLog(ctx, commerce.EventOrderCreated, o)
@@ -531,7 +575,7 @@ func (s *Service) release(ctx context.Context, orderID string, to commerce.Order
 	if to == commerce.OrderCancelled {
 		typ = commerce.EventOrderCancelled
 	}
-	s.stockChanged(o.FlashSaleID, o.StreamID, tr.StockLeft)
+	s.stockChanged(o.FlashSaleID, o.StreamID, tr.StockLeft, tr.StockVersion)
 	if o.Payment.Gateway != "" {
 		// A charge existed: the buyer and studio saw the order.
 		s.emit(ctx, typ, o, typ+":"+o.ID, userChannel(o.BuyerID), studioChannel(o.StreamID))
@@ -561,8 +605,8 @@ func (s *Service) SweepExpired(ctx context.Context) (int, error) {
 	return n, nil
 }
 
-// Run sweeps expired reservations and flushes coalesced stock events until
-// ctx is done, then stops the sale timers.
+// Run sweeps expired reservations and due sale starts and ends, and flushes
+// coalesced stock events until ctx is done, then stops the sale timers.
 func (s *Service) Run(ctx context.Context) {
 	sweep := time.NewTicker(s.cfg.SweepInterval)
 	defer sweep.Stop()
@@ -577,6 +621,9 @@ func (s *Service) Run(ctx context.Context) {
 		case <-sweep.C:
 			if _, err := s.SweepExpired(ctx); err != nil && ctx.Err() == nil {
 				s.log.Warn("sweep expired reservations", "err", err)
+			}
+			if _, err := s.SweepSaleEvents(ctx); err != nil && ctx.Err() == nil {
+				s.log.Warn("sweep sale events", "err", err)
 			}
 		case <-flush.C:
 			s.flushStock(ctx, false)
@@ -599,11 +646,14 @@ func (s *Service) stopTimers() {
 	s.wg.Wait()
 }
 
-// stockChanged marks a sale's stock for the next flush; a sale that ran
-// out is flushed at once, so the final zero is never coalesced away.
-func (s *Service) stockChanged(saleID, streamID string, left int) {
+// stockChanged marks a sale's stock for the next flush, keeping the figure
+// with the highest version of those not flushed yet; a sale that ran out is
+// flushed at once, so the final zero is never coalesced away.
+func (s *Service) stockChanged(saleID, streamID string, left int, version int64) {
 	s.stockMu.Lock()
-	s.stockPending[saleID] = streamID
+	if p, ok := s.stockPending[saleID]; !ok || version > p.version {
+		s.stockPending[saleID] = pendingStock{streamID: streamID, left: left, version: version}
+	}
 	if left <= 0 {
 		s.stockLast[saleID] = time.Time{}
 	}
@@ -616,31 +666,41 @@ func (s *Service) stockChanged(saleID, streamID string, left int) {
 	}
 }
 
-// flushStock publishes the current stock of every sale whose stock changed
-// and whose last event is older than the interval (or all, when final). The
-// value is read from the store at flush time, so the latest wins.
+// flushStock publishes the stock of every sale whose stock changed and
+// whose last event is older than the interval (or all, when final). The
+// sale is read from the store at flush time and the figure with the higher
+// stock version wins, the store's or the newest this node decided; the
+// event carries that version, so a subscriber receiving the events of
+// several nodes out of order keeps the newest.
 func (s *Service) flushStock(ctx context.Context, final bool) {
 	now := time.Now()
-	due := make(map[string]string)
+	due := make(map[string]pendingStock)
 	s.stockMu.Lock()
-	for sale, stream := range s.stockPending {
+	for sale, p := range s.stockPending {
 		if final || now.Sub(s.stockLast[sale]) >= s.cfg.StockInterval {
-			due[sale] = stream
+			due[sale] = p
 			delete(s.stockPending, sale)
 			s.stockLast[sale] = now
 		}
 	}
 	s.stockMu.Unlock()
-	for saleID, streamID := range due {
+	for saleID, p := range due {
 		sale, err := s.GetFlashSale(ctx, saleID)
 		if err != nil {
 			s.log.Warn("read stock", "sale", saleID, "err", err)
 			continue
 		}
-		data := map[string]any{"flash_sale_id": sale.ID, "stock_left": sale.StockLeft, "quantity": sale.Quantity, "sold": sale.Sold}
-		s.emit(ctx, commerce.EventFlashSaleStock, data, "", liveChannel(streamID), studioChannel(streamID))
+		if p.version > sale.StockVersion {
+			sale.StockLeft, sale.StockVersion = p.left, p.version
+			sale.State = sale.StateAt(s.cfg.Now())
+		}
+		data := map[string]any{
+			"flash_sale_id": sale.ID, "stock_left": sale.StockLeft, "stock_version": sale.StockVersion,
+			"quantity": sale.Quantity, "sold": sale.Sold,
+		}
+		s.emit(ctx, commerce.EventFlashSaleStock, data, "", liveChannel(p.streamID), studioChannel(p.streamID))
 		if sale.StockLeft == 0 && sale.State == commerce.SaleSoldOut {
-			s.emit(ctx, commerce.EventFlashSaleSoldOut, data, "", liveChannel(streamID))
+			s.emit(ctx, commerce.EventFlashSaleSoldOut, data, "", liveChannel(p.streamID))
 		}
 	}
 }

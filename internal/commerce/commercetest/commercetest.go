@@ -24,6 +24,13 @@
 //     first, ties by id; limit <= 0 means no limit. ListFlashSales is in
 //     creation order.
 //   - GetFlashSale leaves State empty (callers use StateAt).
+//   - StockVersion starts at 0 and is incremented by each reservation and
+//     each release that changes the order, in the same step as the stock;
+//     replays, refusals and payments leave it alone.
+//   - A sale's flash_sale.started is due from StartsAt, its
+//     flash_sale.ended from EndsAt; each is claimed once. EndFlashSale
+//     claims the end (and the start, before StartsAt), and a sale whose end
+//     was claimed cannot be ended again.
 package commercetest
 
 import (
@@ -57,6 +64,8 @@ func RunStoreTests(t *testing.T, newStore func(t *testing.T) commerce.Store) {
 	t.Run("Release", func(t *testing.T) { testRelease(t, newStore(t)) })
 	t.Run("ListOrders", func(t *testing.T) { testListOrders(t, newStore(t)) })
 	t.Run("DueReservations", func(t *testing.T) { testDueReservations(t, newStore(t)) })
+	t.Run("StockVersion", func(t *testing.T) { testStockVersion(t, newStore(t)) })
+	t.Run("SaleEvents", func(t *testing.T) { testSaleEvents(t, newStore(t)) })
 	t.Run("NoOversell", func(t *testing.T) { RunNoOversellTests(t, newStore(t)) })
 }
 

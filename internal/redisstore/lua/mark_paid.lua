@@ -12,8 +12,9 @@
 -- ARGV[4]  token of this call: a retry of the call that paid the order
 --          reports the change again
 --
--- Returns {"changed" | "same", stock left, field, value, ...} with the
--- order, or {"err", code, message}.
+-- Returns {"changed" | "same", stock left, stock version, field, value, ...}
+-- with the order, or {"err", code, message}. A payment leaves the stock,
+-- and so its version, as they are.
 
 local o = redis.call("hmget", KEYS[3], "status", "qty", "tok")
 if not o[1] then
@@ -21,7 +22,8 @@ if not o[1] then
 end
 
 local function reply(kind)
-  local r = {kind, tonumber(redis.call("hget", KEYS[1], "stock") or "0")}
+  local sv = redis.call("hmget", KEYS[1], "stock", "sver")
+  local r = {kind, tonumber(sv[1] or "0"), tonumber(sv[2] or "0")}
   for _, v in ipairs(redis.call("hgetall", KEYS[3])) do
     r[#r + 1] = v
   end

@@ -13,8 +13,9 @@
 -- ARGV[4]  token of this call: a retry of the call that released the order
 --          reports the change again
 --
--- Returns {"changed" | "same", stock left, field, value, ...} with the
--- order, or {"err", code, message}.
+-- Returns {"changed" | "same", stock left, stock version, field, value, ...}
+-- with the order, or {"err", code, message}. Releasing units increments the
+-- sale's stock version (sver) with the stock.
 
 local o = redis.call("hmget", KEYS[4], "status", "qty", "buyer", "tok")
 if not o[1] then
@@ -22,7 +23,8 @@ if not o[1] then
 end
 
 local function reply(kind)
-  local r = {kind, tonumber(redis.call("hget", KEYS[1], "stock") or "0")}
+  local sv = redis.call("hmget", KEYS[1], "stock", "sver")
+  local r = {kind, tonumber(sv[1] or "0"), tonumber(sv[2] or "0")}
   for _, v in ipairs(redis.call("hgetall", KEYS[4])) do
     r[#r + 1] = v
   end
@@ -38,6 +40,7 @@ end
 local qty = tonumber(o[2])
 redis.call("hset", KEYS[4], "status", ARGV[2], "updated", ARGV[3], "tok", ARGV[4])
 redis.call("hincrby", KEYS[1], "stock", qty)
+redis.call("hincrby", KEYS[1], "sver", 1)
 if redis.call("hincrby", KEYS[2], o[3], -qty) <= 0 then
   redis.call("hdel", KEYS[2], o[3])
 end

@@ -6,7 +6,8 @@
 -- An existing order with this id made with the same idempotency key by the
 -- same buyer is a replay and is returned as it is now.
 --
--- KEYS[1]  sale hash: price, limit, starts, ends, stock, ended, closed, ...
+-- KEYS[1]  sale hash: price, limit, starts, ends, stock, sver (the stock
+--          version), ended, closed, ...
 -- KEYS[2]  hash: buyer id -> units in the buyer's pending and paid orders
 -- KEYS[3]  sorted set: the sale's order ids -> created, Unix ms
 -- KEYS[4]  sorted set: pending order ids -> reserved until, Unix ms
@@ -23,8 +24,9 @@
 --          it as made, not as a replay or a conflict
 -- ARGV[9]  how long the order is kept, ms
 --
--- Returns {"ok" | "replay", stock left, field, value, ...} with the order,
--- or {"err", code, message}. The amount is the stored price times the
+-- Returns {"ok" | "replay", stock left, stock version, field, value, ...}
+-- with the order, or {"err", code, message}. A reservation increments the
+-- sale's stock version with the stock, so the two always go together. The amount is the stored price times the
 -- quantity: the caller never names a price.
 
 local s = redis.call("hmget", KEYS[1], "price", "limit", "starts", "ends", "stock", "ended", "closed", "id", "stream", "host")
@@ -32,9 +34,10 @@ if not s[1] then
   return {"err", "not_found", "no such flash sale"}
 end
 local stock = tonumber(s[5])
+local ver = tonumber(redis.call("hget", KEYS[1], "sver") or "0")
 
 local function reply(kind)
-  local r = {kind, stock}
+  local r = {kind, stock, ver}
   for _, v in ipairs(redis.call("hgetall", KEYS[5])) do
     r[#r + 1] = v
   end
@@ -69,6 +72,7 @@ if stock < qty then
 end
 
 stock = redis.call("hincrby", KEYS[1], "stock", -qty)
+ver = redis.call("hincrby", KEYS[1], "sver", 1)
 redis.call("hincrby", KEYS[2], ARGV[2], qty)
 redis.call("hset", KEYS[5],
   "id", ARGV[1], "buyer", ARGV[2], "bname", ARGV[3],

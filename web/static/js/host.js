@@ -106,7 +106,11 @@ function onStudio(ev) {
       if (!sale || sale.id === d.id || ev.type !== 'flash_sale.ended') setSale(d);
       break;
     case 'flash_sale.stock':
-      if (sale && sale.id === d.flash_sale_id) setSale({ ...sale, stock_left: d.stock_left, sold: d.sold });
+      // Stock events of different nodes may arrive out of order: apply one
+      // only when its stock_version is above the one shown.
+      if (sale && sale.id === d.flash_sale_id && (d.stock_version ?? 0) > (sale.stock_version ?? -1)) {
+        setSale({ ...sale, stock_left: d.stock_left, stock_version: d.stock_version, sold: d.sold });
+      }
       break;
     case 'order.created':
     case 'order.paid':
@@ -123,7 +127,14 @@ function onStudio(ev) {
 }
 
 function setSale(s) {
-  sale = { ...(sale && sale.id === s.id ? sale : {}), ...s };
+  const prev = sale && sale.id === s.id ? sale : null;
+  sale = { ...(prev || {}), ...s };
+  if (prev && (prev.stock_version ?? 0) > (s.stock_version ?? -1)) {
+    // A snapshot older than the stock shown (an event read before the last
+    // stock change): keep the newer stock.
+    sale.stock_left = prev.stock_left;
+    sale.stock_version = prev.stock_version;
+  }
   $('#live-card').hidden = false;
   $('#cur-name').textContent = `${sale.product.name} · ${rupiah(sale.price)}`;
   const q = sale.quantity || 0;

@@ -77,13 +77,17 @@ function onRoom(ev) {
     case 'flash_sale.started':
     case 'flash_sale.ended':
       if (sale && sale.id !== d.id && ev.type === 'flash_sale.ended') return; // an older sale
-      sale = { ...d };
+      sale = withNewestStock(sale, d);
       renderSale();
       break;
     case 'flash_sale.stock':
     case 'flash_sale.sold_out':
       if (!sale || sale.id !== d.flash_sale_id) return;
+      // Nodes publish stock events independently, so they may arrive out
+      // of order: apply one only when its version is above the one shown.
+      if (!newerStock(d, sale)) return;
       sale.stock_left = d.stock_left;
+      sale.stock_version = d.stock_version;
       sale.sold = d.sold;
       sale.quantity = d.quantity;
       if (sale.state !== 'ended' && sale.state !== 'scheduled') sale.state = d.stock_left > 0 ? 'live' : 'sold_out';
@@ -125,6 +129,24 @@ function onRoom(ev) {
       chatLine('The stream has ended.', 'system');
       break;
   }
+}
+
+// newerStock reports whether figures a (an event or a snapshot) carry a
+// higher stock_version than b, the ones shown.
+function newerStock(a, b) {
+  return (a.stock_version ?? 0) > (b.stock_version ?? -1);
+}
+
+// withNewestStock is the sale snapshot s, keeping the stock of prev (the same
+// sale as shown) when prev's stock_version is the higher.
+function withNewestStock(prev, s) {
+  const next = { ...s };
+  if (prev && prev.id === s.id && newerStock(prev, s)) {
+    next.stock_left = prev.stock_left;
+    next.stock_version = prev.stock_version;
+    next.sold = prev.sold;
+  }
+  return next;
 }
 
 function phase() {
