@@ -974,6 +974,15 @@ func (c *Client) handlePresence(ctx context.Context, id uint32, req *protocol.Pr
 	if len(ns.PresenceRoles) > 0 && !hasAnyRole(cred.Roles, ns.PresenceRoles) {
 		return ErrorPermissionDenied
 	}
+	if h := n.cfg.Hooks.Presence; h != nil {
+		ok, err := h(ctx, c, req.Channel)
+		if err != nil {
+			return toError(err)
+		}
+		if !ok {
+			return ErrorPermissionDenied
+		}
+	}
 	p, err := n.cfg.Presence.Presence(ctx, req.Channel)
 	if err != nil {
 		return toError(err)

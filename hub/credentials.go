@@ -59,6 +59,11 @@ type Hooks struct {
 	// publication. It returns the data to publish, which may differ from what
 	// the client sent (a message id, the sender's name). Nil publishes as sent.
 	OnPublish func(ctx context.Context, c *Client, channel string, data []byte) ([]byte, error)
+	// Presence is asked after a namespace's PresenceRoles allowed the full
+	// presence list (user ids) of a channel; false refuses it (103). It
+	// narrows a role to one channel: a host sees its own room's viewers.
+	// Nil allows.
+	Presence func(ctx context.Context, c *Client, channel string) (bool, error)
 	// RPC handlers by method name.
 	RPC map[string]RPCHandler
 	// OnDisconnect is called once a connection is gone.

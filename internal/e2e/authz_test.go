@@ -70,7 +70,7 @@ var authzMatrix = []authzRule{
 	{Object: "live:{stream}", Action: "subscribe with the customer's token", Want: want{e103, e103, e103, e103, e103, e103, e103, e103, e103}},
 	{Object: "live:{stream}", Action: "publish", Body: chatBody, Want: want{e103, ok, ok, ok, ok, ok, ok, ok, ok}},
 	{Object: "live:{stream}", Action: "history", Want: want{ok, ok, ok, ok, ok, ok, ok, ok, ok}},
-	{Object: "live:{stream}", Action: "presence", Want: want{e103, e103, e103, ok, ok, ok, e103, e103, ok}},
+	{Object: "live:{stream}", Action: "presence", Want: want{e103, e103, e103, ok, e103, ok, e103, e103, ok}},
 	{Object: "live:{stream}", Action: "presence_stats", Want: want{ok, ok, ok, ok, ok, ok, ok, ok, ok}},
 
 	// order:{order}: the buyer, the merchant, the assigned courier, admins.

@@ -217,6 +217,21 @@ func (r *Room) Hooks(next hub.Hooks) hub.Hooks {
 		}
 		return nextGrant(ctx, c, channel)
 	}
+	nextPresence := next.Presence
+	out.Presence = func(ctx context.Context, c *hub.Client, channel string) (bool, error) {
+		if stream, ok := liveStream(channel); ok {
+			// The viewer list carries user ids: the stream's own host and
+			// moderators and admins see it, not every host.
+			if cred := c.Credentials(); cred.HasRole("admin") {
+				return true, nil
+			}
+			return r.GrantStudio(ctx, c.UserID(), stream)
+		}
+		if nextPresence == nil {
+			return true, nil
+		}
+		return nextPresence(ctx, c, channel)
+	}
 	out.RPC = make(map[string]hub.RPCHandler, len(next.RPC)+1)
 	for k, v := range next.RPC {
 		out.RPC[k] = v
