@@ -374,6 +374,11 @@ func (c *Client) handleConnect(ctx context.Context, id uint32, req *protocol.Con
 			c.replyError("connect", id, ErrorTokenExpired)
 			return true
 		}
+		if errors.Is(err, ErrVerifierUnavailable) {
+			n.log.Warn("connect: token could not be checked", "client", c.id, "err", err)
+			c.close(DisconnectServerError)
+			return false
+		}
 		if err != nil || (cred.UserID == "" && !n.cfg.AllowAnonymous) {
 			n.log.Debug("connect refused", "client", c.id, "err", err)
 			c.close(DisconnectInvalidToken)

@@ -44,6 +44,12 @@ type TokenVerifier interface {
 // client is asked to fetch a new token rather than being refused.
 var ErrTokenExpired = errors.New("token expired")
 
+// ErrVerifierUnavailable is wrapped by TokenVerifier errors when a token
+// could not be checked at all (the identity provider's keys cannot be
+// fetched): the connection is closed with 3004, which clients retry,
+// instead of 3500, which they take as final.
+var ErrVerifierUnavailable = errors.New("token verifier unavailable")
+
 // Hooks let the application decide what the namespace rules cannot: who may
 // see an order's channel, how a chat line is checked. Each hook may return an
 // *Error to send the client a precise code and message.

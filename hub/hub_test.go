@@ -1165,3 +1165,27 @@ func TestSlowClient_ToldWhyWhenItsSocketStillTakesData(t *testing.T) {
 		t.Fatalf("slow disconnects %v, want 1", got)
 	}
 }
+
+// unavailableVerifier stands for an identity provider that cannot be
+// reached: no token can be checked.
+type unavailableVerifier struct{}
+
+func (unavailableVerifier) VerifyConnectToken(context.Context, string) (hub.Credentials, error) {
+	return hub.Credentials{}, fmt.Errorf("%w: key set not reachable", hub.ErrVerifierUnavailable)
+}
+
+func (unavailableVerifier) VerifySubscribeToken(context.Context, string) (string, hub.Credentials, error) {
+	return "", hub.Credentials{}, fmt.Errorf("%w: key set not reachable", hub.ErrVerifierUnavailable)
+}
+
+func TestConnect_VerifierUnavailableIsRetryable(t *testing.T) {
+	h := newTestHub(t, func(c *hub.Config) { c.Tokens = unavailableVerifier{} })
+	c := h.dial(t, protoclient.Options{})
+	if _, err := c.Connect(ctxT(t), token(t, "u1", time.Hour)); err == nil {
+		t.Fatal("connect accepted a token nobody could check")
+	}
+	// 3004 lets the SDKs reconnect later; 3500 would make them give up.
+	if code, _ := waitClosed(t, c, 5*time.Second); code != 3004 {
+		t.Fatalf("closed with %d, want 3004", code)
+	}
+}

@@ -96,6 +96,15 @@ func (h *v1) authenticate(c *gin.Context) {
 		return
 	}
 	claims, err := h.o.Tokens.VerifyConnect(tok)
+	if errors.Is(err, auth.ErrKeysUnavailable) {
+		// The token could not be checked: the identity provider's keys
+		// are out of reach. 503 tells the app to retry, not to sign out.
+		h.log.Warn("token could not be checked", "err", err)
+		c.Header("Retry-After", "5")
+		h.problem(c, commerce.Errorf(commerce.EUNAVAILABLE, "the token cannot be checked right now; retry shortly"))
+		c.Abort()
+		return
+	}
 	if err != nil {
 		msg := "the token is not valid"
 		if errors.Is(err, auth.ErrTokenExpired) {

@@ -3,6 +3,8 @@ package rest_test
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"crypto/rsa"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -14,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/golang-jwt/jwt/v5"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/livehub/livehub/hub"
@@ -437,5 +440,34 @@ func TestV1_EndStreamSendsSummaryToStudio(t *testing.T) {
 	}
 	if code, _, _ := s.call(t, "POST", "/v1/streams/"+stream+"/end", host, "", ""); code != 409 {
 		t.Fatalf("ending twice: %d, want 409", code)
+	}
+}
+
+func TestV1_UncheckableTokenIs503NotUnauthorized(t *testing.T) {
+	// An identity provider that is not there: the RS256 token cannot be
+	// checked, which is not the app's fault.
+	dead := httptest.NewServer(http.NotFoundHandler())
+	deadURL := dead.URL
+	dead.Close()
+	v, err := auth.NewVerifier(auth.VerifierConfig{JWKSURL: deadURL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := newV1Server(t, time.Minute, func(o *rest.Options) { o.V1.Tokens = v })
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok := jwt.NewWithClaims(jwt.SigningMethodRS256, jwt.MapClaims{"sub": "u1", "exp": time.Now().Add(time.Hour).Unix()})
+	tok.Header["kid"] = "k1"
+	signed, err := tok.SignedString(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, b, h := s.call(t, "GET", "/v1/orders", signed, "", "")
+	var p problem
+	_ = json.Unmarshal(b, &p)
+	if code != http.StatusServiceUnavailable || p.Code != "unavailable" || h.Get("Retry-After") == "" {
+		t.Fatalf("GET /v1/orders with an uncheckable token: %d %s (Retry-After %q), want 503 unavailable", code, b, h.Get("Retry-After"))
 	}
 }

@@ -18,6 +18,12 @@ var (
 	// malformed, too large, signed with another key or algorithm, not yet
 	// valid, meant for another audience or issuer, or its claims are wrong.
 	ErrTokenInvalid = errors.New("token invalid")
+
+	// ErrKeysUnavailable means the token could not be checked yet: it
+	// names a key set that has never been fetched successfully (the
+	// identity provider is down or unreachable). The token may well be
+	// good; the client should retry later rather than give up.
+	ErrKeysUnavailable = errors.New("signing keys unavailable")
 )
 
 func invalid(reason string) error {

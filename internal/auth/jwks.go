@@ -108,6 +108,9 @@ func (s *jwks) lookup(alg, kid string) ([]any, error) {
 		err := s.fetch(ctx)
 		cancel()
 		if err != nil && len(keys) == 0 {
+			if !s.everFetched() {
+				return nil, &unavailableError{err}
+			}
 			return nil, err
 		}
 		if err == nil {
@@ -115,6 +118,10 @@ func (s *jwks) lookup(alg, kid string) ([]any, error) {
 		}
 	}
 	if len(keys) == 0 {
+		if !s.everFetched() {
+			// Refetching is held back and no set was ever fetched.
+			return nil, &unavailableError{errors.New("key set not fetched yet")}
+		}
 		if kid == "" {
 			return nil, errors.New("no key in the key set for this algorithm")
 		}
@@ -123,6 +130,19 @@ func (s *jwks) lookup(alg, kid string) ([]any, error) {
 	// A stale set whose refresh failed still verifies: the identity
 	// provider being down must not log everybody out.
 	return keys, nil
+}
+
+// unavailableError is a lookup that failed because no key set was ever
+// fetched: the token cannot be judged yet.
+type unavailableError struct{ err error }
+
+func (e *unavailableError) Error() string { return e.err.Error() }
+
+// everFetched reports whether a key set was fetched successfully once.
+func (s *jwks) everFetched() bool {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return !s.fetchedAt.IsZero()
 }
 
 // find returns the matching keys and whether the set is younger than maxAge.

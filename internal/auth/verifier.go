@@ -229,6 +229,9 @@ func (v *Verifier) key(t *jwt.Token) (any, error) {
 		kid = s
 	}
 	keys, err := v.jwks.lookup(alg, kid)
+	if ue := (*unavailableError)(nil); errors.As(err, &ue) {
+		return nil, ue
+	}
 	if err != nil {
 		return nil, &keyError{err.Error()}
 	}
@@ -247,7 +250,10 @@ func (e *keyError) Error() string { return e.reason }
 // parseError explains a failure found before the claims were validated.
 func (v *Verifier) parseError(tok *jwt.Token, err error) error {
 	var ke *keyError
+	var ue *unavailableError
 	switch {
+	case errors.As(err, &ue):
+		return fmt.Errorf("%w: %s", ErrKeysUnavailable, ue.Error())
 	case errors.Is(err, jwt.ErrTokenMalformed):
 		return invalid("malformed token")
 	case errors.Is(err, errCritical):

@@ -32,6 +32,9 @@ func mapErr(err error) error {
 	if errors.Is(err, auth.ErrTokenExpired) {
 		return fmt.Errorf("%w: %w", hub.ErrTokenExpired, err)
 	}
+	if errors.Is(err, auth.ErrKeysUnavailable) {
+		return fmt.Errorf("%w: %w", hub.ErrVerifierUnavailable, err)
+	}
 	return err
 }
 
