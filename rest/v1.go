@@ -388,7 +388,7 @@ func (h *v1) notification(c *gin.Context) {
 		switch {
 		case errors.As(err, &ce) && ce.Code == commerce.ESIGNATURE:
 			h.notifications.WithLabelValues("forged").Inc()
-			h.log.Warn("payment notification refused: bad signature", "gateway", h.o.Notifications.Gateway(), "remote", c.ClientIP())
+			h.log.Warn("payment notification refused: failed verification", "gateway", h.o.Notifications.Gateway(), "remote", c.ClientIP(), "reason", ce.Message)
 		case errors.As(err, &ce) && ce.Code == commerce.EINVALID:
 			h.notifications.WithLabelValues("invalid").Inc()
 		default:
