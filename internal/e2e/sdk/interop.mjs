@@ -447,22 +447,25 @@ check(4, 'chat published by a client into a live room comes back as chat.message
 });
 
 // 5
-check(5, 'history, presence_stats, presence refused for customer (103) and allowed for host', async () => {
+check(5, 'history, presence_stats, presence refused for customer (103) and allowed for the stream\'s host', async () => {
   const cust = `u5c-${RUN}`;
-  const host = `u5h-${RUN}`;
+  // The full presence list is the stream's own host's to read: the host
+  // who started the stream.
+  const host = `host-${RUN}`;
   const c = newClient('customer', { token: connToken(cust, { roles: ['customer'] }) });
   const h = newClient('host', { token: connToken(host, { roles: ['host'] }) });
   try {
+    const ch = `live:${await startStream('check 5')}`;
     await connected(c);
     await connected(h);
-    const sub = newSub(c, 'live:room1');
-    const hsub = newSub(h, 'live:room1');
-    await subscribed(sub, 'live:room1 (customer)');
-    await subscribed(hsub, 'live:room1 (host)');
+    const sub = newSub(c, ch);
+    const hsub = newSub(h, ch);
+    await subscribed(sub, `${ch} (customer)`);
+    await subscribed(hsub, `${ch} (host)`);
 
     const payloads = [{ h: 1 }, { h: 2 }, { h: 3 }];
     const positions = [];
-    for (const p of payloads) positions.push(await apiPublish('live:room1', p));
+    for (const p of payloads) positions.push(await apiPublish(ch, p));
     await sub.rec.wait('publication', { n: payloads.length });
 
     const hist = await withTimeout(sub.history({ limit: 10 }), EVENT_TIMEOUT_MS, 'history reply');
@@ -493,15 +496,15 @@ check(5, 'history, presence_stats, presence refused for customer (103) and allow
     // Earlier clients may still be leaving: wait for the count to settle at two.
     let stats;
     await waitUntil(async () => {
-      stats = await withTimeout(c.presenceStats('live:room1'), EVENT_TIMEOUT_MS, 'presence_stats reply');
+      stats = await withTimeout(c.presenceStats(ch), EVENT_TIMEOUT_MS, 'presence_stats reply');
       return stats.numClients === 2;
     }, 5000, 'presence_stats to count 2 clients').catch(e => fail(`${e.message}; last stats ${show(stats)}`));
     assertEqual(stats, { numClients: 2, numUsers: 2 }, 'presence_stats');
 
-    const err = await expectReject(() => c.presence('live:room1'), 'presence as customer');
+    const err = await expectReject(() => c.presence(ch), 'presence as customer');
     assertEqual(errCode(err), 103, `presence as customer error code (error ${show(err)})`);
 
-    const pres = await withTimeout(h.presence('live:room1'), EVENT_TIMEOUT_MS, 'presence as host');
+    const pres = await withTimeout(h.presence(ch), EVENT_TIMEOUT_MS, 'presence as host');
     const users = Object.values(pres.clients || {}).map(x => x.user).sort();
     assertEqual(users, [cust, host].sort(), 'presence users');
     for (const [id, info] of Object.entries(pres.clients)) {
