@@ -82,6 +82,11 @@ type subscription struct {
 	tokenGrant  bool
 	expireAt    time.Time
 	expireTimer *time.Timer
+	// removed is set, under the client's lock, when the subscription
+	// leaves c.subs: the node's channel map hands deliveries this pointer,
+	// so a delivery racing an unsubscribe checks the flag instead of
+	// looking the channel up again.
+	removed bool
 }
 
 type bufferedPush struct {
@@ -664,7 +669,7 @@ func (c *Client) subscribe(ctx context.Context, channel string, ns *NamespaceOpt
 	}
 	c.subs[channel] = sub
 	c.mu.Unlock()
-	if err := n.addSubscriber(ctx, channel, c); err != nil {
+	if err := n.addSubscriber(ctx, channel, c, sub); err != nil {
 		c.dropSub(channel)
 		return nil, err
 	}
@@ -811,10 +816,9 @@ func (c *Client) markSentLocked(sub *subscription) {
 }
 
 // deliverPublication queues a publication push; it never blocks.
-func (c *Client) deliverPublication(channel string, offset uint64, epoch string, f *pubFrames) {
+func (c *Client) deliverPublication(sub *subscription, offset uint64, epoch string, f *pubFrames) {
 	c.mu.Lock()
-	sub, ok := c.subs[channel]
-	if !ok || c.closed {
+	if sub.removed || c.closed {
 		c.mu.Unlock()
 		return
 	}
@@ -842,7 +846,7 @@ func (c *Client) deliverPublication(channel string, offset uint64, epoch string,
 		return
 	}
 	c.markSentLocked(sub)
-	ok = c.queue.push(data)
+	ok := c.queue.push(data)
 	c.mu.Unlock()
 	if !ok {
 		c.closeSlow()
@@ -863,8 +867,11 @@ func (c *Client) deliverJoinLeave(channel string, push *lazyPush) {
 
 func (c *Client) dropSub(channel string) {
 	c.mu.Lock()
-	if sub, ok := c.subs[channel]; ok && sub.expireTimer != nil {
-		sub.expireTimer.Stop()
+	if sub, ok := c.subs[channel]; ok {
+		sub.removed = true
+		if sub.expireTimer != nil {
+			sub.expireTimer.Stop()
+		}
 	}
 	delete(c.subs, channel)
 	c.mu.Unlock()
@@ -898,6 +905,7 @@ func (c *Client) unsubscribeSub(ctx context.Context, channel string, want *subsc
 		ok = false
 	}
 	if ok {
+		sub.removed = true
 		delete(c.subs, channel)
 		if sub.expireTimer != nil {
 			sub.expireTimer.Stop()

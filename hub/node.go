@@ -62,7 +62,9 @@ const subShardCount = 64
 
 type subShard struct {
 	mu       sync.RWMutex
-	channels map[string]map[*Client]struct{}
+	// channels maps each channel to its local subscribers and their
+	// subscriptions, so a delivery needs no lookup in the client.
+	channels map[string]map[*Client]*subscription
 
 	// prevMu guards prev, the last publication of each channel of a delta
 	// namespace with local subscribers: the base of the next delta. It is
@@ -132,7 +134,7 @@ func New(cfg Config) (*Node, error) {
 		n.namespaces[ns.Name] = &ns
 	}
 	for i := range n.subShards {
-		n.subShards[i].channels = make(map[string]map[*Client]struct{})
+		n.subShards[i].channels = make(map[string]map[*Client]*subscription)
 		n.subShards[i].prev = make(map[string]prevPub)
 	}
 	n.runCtx, n.runCancel = context.WithCancel(context.Background())
@@ -369,7 +371,7 @@ func (n *Node) chanLock(channel string) *sync.Mutex {
 
 // addSubscriber registers c for the channel's publications, subscribing the
 // node in the broker when c is its first local subscriber.
-func (n *Node) addSubscriber(ctx context.Context, channel string, c *Client) error {
+func (n *Node) addSubscriber(ctx context.Context, channel string, c *Client, sub *subscription) error {
 	l := n.chanLock(channel)
 	l.Lock()
 	defer l.Unlock()
@@ -377,10 +379,10 @@ func (n *Node) addSubscriber(ctx context.Context, channel string, c *Client) err
 	s.mu.Lock()
 	m, ok := s.channels[channel]
 	if !ok {
-		m = make(map[*Client]struct{})
+		m = make(map[*Client]*subscription)
 		s.channels[channel] = m
 	}
-	m[c] = struct{}{}
+	m[c] = sub
 	first := len(m) == 1
 	s.mu.Unlock()
 	n.metrics.subscriptions.Inc()
@@ -445,8 +447,8 @@ func (n *Node) HandlePublication(channel string, pub *Publication, sp StreamPosi
 		prev = s.swapPrev(channel, pub, sp.Epoch)
 	}
 	frames := newPubFrames(channel, pub, prev)
-	for c := range subs {
-		c.deliverPublication(channel, pub.Offset, sp.Epoch, frames)
+	for c, sub := range subs {
+		c.deliverPublication(sub, pub.Offset, sp.Epoch, frames)
 	}
 	n.metrics.fanoutSeconds.Observe(time.Since(start).Seconds())
 	return nil
