@@ -61,7 +61,7 @@ type Node struct {
 const subShardCount = 64
 
 type subShard struct {
-	mu       sync.RWMutex
+	mu sync.RWMutex
 	// channels maps each channel to its local subscribers and their
 	// subscriptions, so a delivery needs no lookup in the client.
 	channels map[string]map[*Client]*subscription
