@@ -1,15 +1,9 @@
 package main
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"io"
-	"math/big"
 	"net"
 	"net/http"
 	"os"
@@ -20,6 +14,7 @@ import (
 	"time"
 
 	"github.com/livehub/livehub/internal/protoclient"
+	"github.com/livehub/livehub/internal/tlsreload/tlstest"
 )
 
 // testCert is a self-signed certificate for 127.0.0.1 with its key, in PEM.
@@ -30,56 +25,15 @@ type testCert struct {
 }
 
 func newTestCert(t testing.TB, serial int64) testCert {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(serial),
-		Subject:               pkix.Name{CommonName: "livehub test"},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(24 * time.Hour),
-		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1)},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return testCert{
-		serial:  serial,
-		x509:    cert,
-		certPEM: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
-		keyPEM:  pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}),
-	}
+	p := tlstest.SelfSigned(t, serial)
+	return testCert{serial: p.Serial, x509: p.Cert, certPEM: p.CertPEM, keyPEM: p.KeyPEM}
 }
 
 // install writes c to certFile and keyFile, each replaced by a rename.
 func (c testCert) install(t testing.TB, certFile, keyFile string) {
 	t.Helper()
-	for _, f := range []struct {
-		path string
-		data []byte
-	}{{keyFile, c.keyPEM}, {certFile, c.certPEM}} {
-		if err := os.WriteFile(f.path+".new", f.data, 0o600); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.Rename(f.path+".new", f.path); err != nil {
-			t.Fatal(err)
-		}
-	}
+	tlstest.WriteAtomic(t, keyFile, c.keyPEM)
+	tlstest.WriteAtomic(t, certFile, c.certPEM)
 }
 
 func trust(certs ...testCert) *tls.Config {

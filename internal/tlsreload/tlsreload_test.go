@@ -2,18 +2,12 @@ package tlsreload_test
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"errors"
 	"io"
 	"log"
 	"log/slog"
-	"math/big"
 	"net"
 	"net/http"
 	"os"
@@ -27,6 +21,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/livehub/livehub/internal/tlsreload"
+	"github.com/livehub/livehub/internal/tlsreload/tlstest"
 )
 
 func TestMain(m *testing.M) {
@@ -42,41 +37,8 @@ type pair struct {
 }
 
 func newPair(t testing.TB, serial int64) pair {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(serial),
-		Subject:               pkix.Name{CommonName: "tlsreload test"},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(24 * time.Hour),
-		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1)},
-		DNSNames:              []string{"localhost"},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return pair{
-		serial:  serial,
-		cert:    cert,
-		certPEM: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
-		keyPEM:  pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}),
-	}
+	p := tlstest.SelfSigned(t, serial)
+	return pair{serial: p.Serial, cert: p.Cert, certPEM: p.CertPEM, keyPEM: p.KeyPEM}
 }
 
 // files is where a test keeps its certificate and key.
@@ -87,23 +49,10 @@ func newFiles(t testing.TB) files {
 	return files{cert: filepath.Join(dir, "tls.crt"), key: filepath.Join(dir, "tls.key")}
 }
 
-// writeAtomic replaces path's content the way a careful rotation does:
-// write beside it, then rename over it.
-func writeAtomic(t testing.TB, path string, data []byte) {
-	t.Helper()
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, data, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		t.Fatal(err)
-	}
-}
-
 func (f files) write(t testing.TB, certPEM, keyPEM []byte) {
 	t.Helper()
-	writeAtomic(t, f.key, keyPEM)
-	writeAtomic(t, f.cert, certPEM)
+	tlstest.WriteAtomic(t, f.key, keyPEM)
+	tlstest.WriteAtomic(t, f.cert, certPEM)
 }
 
 func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
@@ -258,7 +207,7 @@ func TestReloader_CorruptReplacementKeepsTheOldCertificate(t *testing.T) {
 	errs := func() float64 { return value(t, reg, "livehub_tls_reload_errors_total") }
 
 	// Garbage in place of the certificate.
-	writeAtomic(t, f.cert, []byte("-----BEGIN CERTIFICATE-----\nnot base64 at all\n-----END CERTIFICATE-----\n"))
+	tlstest.WriteAtomic(t, f.cert, []byte("-----BEGIN CERTIFICATE-----\nnot base64 at all\n-----END CERTIFICATE-----\n"))
 	eventually(t, "the corrupt certificate counted", func() bool { return errs() >= 1 })
 	if got := mustHandshake(t, addr, client); got != old.serial {
 		t.Fatalf("after a corrupt replacement the server presented serial %d, want the old %d", got, old.serial)
@@ -275,7 +224,7 @@ func TestReloader_CorruptReplacementKeepsTheOldCertificate(t *testing.T) {
 	}
 
 	// A valid certificate with the wrong key: refused as well.
-	writeAtomic(t, f.cert, other.certPEM)
+	tlstest.WriteAtomic(t, f.cert, other.certPEM)
 	eventually(t, "the mismatched pair counted", func() bool { return errs() >= 2 })
 	if got := mustHandshake(t, addr, client); got != old.serial {
 		t.Fatalf("after a mismatched pair the server presented serial %d, want the old %d", got, old.serial)
@@ -293,7 +242,7 @@ func TestReloader_CorruptReplacementKeepsTheOldCertificate(t *testing.T) {
 	}
 
 	// The complete pair arrives: it is taken.
-	writeAtomic(t, f.key, other.keyPEM)
+	tlstest.WriteAtomic(t, f.key, other.keyPEM)
 	eventually(t, "the repaired pair presented", func() bool {
 		return mustHandshake(t, addr, trusting(old, other)) == other.serial
 	})
