@@ -1,9 +1,9 @@
 package push
 
 import (
-	"errors"
-
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/livehub/livehub/internal/promreg"
 )
 
 // Reasons the worker itself gives, next to the senders' own.
@@ -62,13 +62,13 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}, []string{"platform"}),
 	}
 	if reg != nil {
-		m.sent = register(reg, m.sent)
-		m.failed = register(reg, m.failed)
-		m.retried = register(reg, m.retried)
-		m.pruned = register(reg, m.pruned)
-		m.dropped = register(reg, m.dropped)
-		m.lag = register(reg, m.lag)
-		m.duration = register(reg, m.duration)
+		m.sent = promreg.Register(reg, m.sent)
+		m.failed = promreg.Register(reg, m.failed)
+		m.retried = promreg.Register(reg, m.retried)
+		m.pruned = promreg.Register(reg, m.pruned)
+		m.dropped = promreg.Register(reg, m.dropped)
+		m.lag = promreg.Register(reg, m.lag)
+		m.duration = promreg.Register(reg, m.duration)
 	}
 	for _, p := range []string{PlatformIOS, PlatformAndroid} {
 		m.sent.WithLabelValues(p)
@@ -93,19 +93,4 @@ func reasonLabel(reason string) string {
 		}
 	}
 	return reason
-}
-
-// register registers c, or returns the collector already registered under
-// its name, so several workers can share a registry.
-func register[C prometheus.Collector](reg prometheus.Registerer, c C) C {
-	if err := reg.Register(c); err != nil {
-		var are prometheus.AlreadyRegisteredError
-		if errors.As(err, &are) {
-			if existing, ok := are.ExistingCollector.(C); ok {
-				return existing
-			}
-		}
-		panic(err)
-	}
-	return c
 }

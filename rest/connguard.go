@@ -9,6 +9,7 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/livehub/livehub/internal/promreg"
 	"github.com/livehub/livehub/internal/ratelimit"
 )
 
@@ -36,10 +37,10 @@ type connGuard struct {
 }
 
 func newConnGuard(l ConnLimits, reg prometheus.Registerer) *connGuard {
-	return &connGuard{l: l, open: make(map[string]int), refused: registerCounterVec(reg, prometheus.CounterOpts{
+	return &connGuard{l: l, open: make(map[string]int), refused: promreg.Register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "livehub_ws_refused_total",
 		Help: "WebSocket handshakes refused before the upgrade, by reason (ip_connections, ip_rate).",
-	}, "reason")}
+	}, []string{"reason"}))}
 }
 
 // handle wraps the WebSocket handler, which returns when the socket closes.

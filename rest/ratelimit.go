@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/livehub/livehub/internal/commerce"
+	"github.com/livehub/livehub/internal/promreg"
 	"github.com/livehub/livehub/internal/ratelimit"
 )
 
@@ -39,28 +40,10 @@ type checkoutGuard struct {
 }
 
 func newCheckoutGuard(l CheckoutLimits, h *v1, reg prometheus.Registerer) *checkoutGuard {
-	return &checkoutGuard{l: l, h: h, refused: registerCounterVec(reg, prometheus.CounterOpts{
+	return &checkoutGuard{l: l, h: h, refused: promreg.Register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "livehub_rest_rate_limited_total",
 		Help: "REST requests refused with 429, by route and by the limit that refused them.",
-	}, "route", "scope")}
-}
-
-// registerCounterVec makes a counter vector and registers it with reg (nil
-// registers nowhere); a vector registered before, by another server on the
-// same registry, is shared.
-func registerCounterVec(reg prometheus.Registerer, opts prometheus.CounterOpts, labels ...string) *prometheus.CounterVec {
-	v := prometheus.NewCounterVec(opts, labels)
-	if reg == nil {
-		return v
-	}
-	if err := reg.Register(v); err != nil {
-		if are, ok := err.(prometheus.AlreadyRegisteredError); ok {
-			if existing, ok := are.ExistingCollector.(*prometheus.CounterVec); ok {
-				return existing
-			}
-		}
-	}
-	return v
+	}, []string{"route", "scope"}))}
 }
 
 // handle runs before the checkout handler. A limiter that fails (Redis

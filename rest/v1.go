@@ -14,6 +14,7 @@ import (
 
 	"github.com/livehub/livehub/internal/auth"
 	"github.com/livehub/livehub/internal/commerce"
+	"github.com/livehub/livehub/internal/promreg"
 	"github.com/livehub/livehub/internal/shop"
 )
 
@@ -61,10 +62,10 @@ func mountV1(r *gin.Engine, o V1Options) {
 	if o.MaxBodyBytes <= 0 {
 		o.MaxBodyBytes = 1 << 20
 	}
-	h := &v1{o: o, log: o.Logger, notifications: registerCounterVec(o.Registerer, prometheus.CounterOpts{
+	h := &v1{o: o, log: o.Logger, notifications: promreg.Register(o.Registerer, prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "livehub_payment_notifications_total",
 		Help: "Payment gateway notifications received, by result (applied, forged, invalid, error).",
-	}, "result")}
+	}, []string{"result"}))}
 	g := r.Group("/v1")
 	authed := g.Group("", h.authenticate)
 	authed.POST("/streams", h.createStream)

@@ -1,9 +1,9 @@
 package notify
 
 import (
-	"errors"
-
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/livehub/livehub/internal/promreg"
 )
 
 // Why a push was enqueued, the label of livehub_notify_pushes_total.
@@ -61,11 +61,11 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}, []string{"op"}),
 	}
 	if reg != nil {
-		m.pushes = register(reg, m.pushes)
-		m.windows = register(reg, m.windows)
-		m.open = register(reg, m.open)
-		m.acks = register(reg, m.acks)
-		m.errors = register(reg, m.errors)
+		m.pushes = promreg.Register(reg, m.pushes)
+		m.windows = promreg.Register(reg, m.windows)
+		m.open = promreg.Register(reg, m.open)
+		m.acks = promreg.Register(reg, m.acks)
+		m.errors = promreg.Register(reg, m.errors)
 	}
 	for _, r := range []string{pushBackground, pushUnacked, pushUnpublished, pushNoPresence, pushNoWindow} {
 		m.pushes.WithLabelValues(r)
@@ -77,19 +77,4 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		m.errors.WithLabelValues(op)
 	}
 	return m
-}
-
-// register registers c, or returns the collector already registered under
-// its name, so several notifiers can share a registry.
-func register[C prometheus.Collector](reg prometheus.Registerer, c C) C {
-	if err := reg.Register(c); err != nil {
-		var are prometheus.AlreadyRegisteredError
-		if errors.As(err, &are) {
-			if existing, ok := are.ExistingCollector.(C); ok {
-				return existing
-			}
-		}
-		panic(err)
-	}
-	return c
 }

@@ -1,9 +1,9 @@
 package orderevents
 
 import (
-	"errors"
-
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/livehub/livehub/internal/promreg"
 )
 
 // Delivery results, the values of the result label.
@@ -33,26 +33,11 @@ func newWebhookMetrics(reg prometheus.Registerer) *webhookMetrics {
 		}),
 	}
 	if reg != nil {
-		m.deliveries = register(reg, m.deliveries)
-		m.seconds = register(reg, m.seconds)
+		m.deliveries = promreg.Register(reg, m.deliveries)
+		m.seconds = promreg.Register(reg, m.seconds)
 	}
 	for _, r := range []string{resultDelivered, resultRejected, resultRetry, resultDropped} {
 		m.deliveries.WithLabelValues(r)
 	}
 	return m
-}
-
-// register registers c, or returns the collector already registered under
-// its name, so several workers can share a registry.
-func register[C prometheus.Collector](reg prometheus.Registerer, c C) C {
-	if err := reg.Register(c); err != nil {
-		var are prometheus.AlreadyRegisteredError
-		if errors.As(err, &are) {
-			if existing, ok := are.ExistingCollector.(C); ok {
-				return existing
-			}
-		}
-		panic(err)
-	}
-	return c
 }

@@ -1,9 +1,9 @@
 package room
 
 import (
-	"errors"
-
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/livehub/livehub/internal/promreg"
 )
 
 // Chat outcomes, the values of the outcome label.
@@ -47,26 +47,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}, []string{"type"}),
 	}
 	if reg != nil {
-		m.chat = register(reg, m.chat)
-		m.likes = register(reg, m.likes)
-		m.announcements = register(reg, m.announcements)
-		m.moderation = register(reg, m.moderation)
+		m.chat = promreg.Register(reg, m.chat)
+		m.likes = promreg.Register(reg, m.likes)
+		m.announcements = promreg.Register(reg, m.announcements)
+		m.moderation = promreg.Register(reg, m.moderation)
 	}
 	return m
-}
-
-// register registers c, or returns the collector already registered under
-// its name, so several rooms (tests, several nodes in one process) can share
-// a registry.
-func register[C prometheus.Collector](reg prometheus.Registerer, c C) C {
-	if err := reg.Register(c); err != nil {
-		var are prometheus.AlreadyRegisteredError
-		if errors.As(err, &are) {
-			if existing, ok := are.ExistingCollector.(C); ok {
-				return existing
-			}
-		}
-		panic(err)
-	}
-	return c
 }
