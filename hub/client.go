@@ -31,14 +31,19 @@ type Client struct {
 	limitedInRow int
 
 	awaitingPong atomic.Bool
-	writerDone   chan struct{}
-	// wbuf is the writer goroutine's buffer for building a message.
-	wbuf []byte
+	// writerDone is closed by the writer that sent the close frame (or
+	// found the socket broken): the last one of the connection.
+	writerDone chan struct{}
 	// writeDeadline cuts the socket when one write outlasts WriteTimeout.
 	// One timer per connection, reset per write: a context with a timeout
 	// per write cost a timer, a context and a registration each time.
-	// Only the writer goroutine uses it.
+	// Only the running writer uses it.
 	writeDeadline *time.Timer
+	// pingTimer sends the next ping; pongTimer closes the connection when
+	// the pong to the last one is late. Timers, not a goroutine: an idle
+	// connection runs no code of its own between pings.
+	pingTimer *time.Timer
+	pongTimer *time.Timer
 
 	// mu guards the fields below.
 	mu            sync.Mutex
@@ -149,14 +154,43 @@ func (c *Client) serve() {
 			c.close(DisconnectStale)
 		}
 	})
+	c.writeDeadline = time.AfterFunc(time.Hour, func() { c.conn.CloseNow() })
+	c.writeDeadline.Stop()
+	c.pongTimer = time.AfterFunc(time.Hour, func() {
+		if c.awaitingPong.Load() {
+			c.close(DisconnectNoPong)
+		}
+	})
+	c.pongTimer.Stop()
+	c.pingTimer = time.AfterFunc(n.cfg.PingInterval, c.heartbeat)
 	c.mu.Unlock()
-	go c.writeLoop()
+	c.queue.setWriter(c.runWriter)
 	c.readLoop()
 	c.close(DisconnectConnectionClosed)
 	// The writer sends the close frame; cleanup cancels the connection's
 	// context, so it waits for the writer to be done.
 	<-c.writerDone
+	c.writeDeadline.Stop()
 	c.cleanup()
+}
+
+// heartbeat pings an authenticated connection every PingInterval and
+// expects its pong within PongTimeout.
+func (c *Client) heartbeat() {
+	n := c.node
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return
+	}
+	auth := c.authenticated
+	c.pingTimer.Reset(n.cfg.PingInterval)
+	c.mu.Unlock()
+	if auth && c.queue.push(c.enc.pingFrame()) {
+		if c.awaitingPong.CompareAndSwap(false, true) {
+			c.pongTimer.Reset(n.cfg.PongTimeout)
+		}
+	}
 }
 
 func (c *Client) readLoop() {
@@ -1133,6 +1167,10 @@ func (c *Client) close(d Disconnect) {
 	if c.staleTimer != nil {
 		c.staleTimer.Stop()
 	}
+	if c.pingTimer != nil {
+		c.pingTimer.Stop()
+		c.pongTimer.Stop()
+	}
 	for _, sub := range c.subs {
 		if sub.expireTimer != nil {
 			sub.expireTimer.Stop()
@@ -1176,61 +1214,46 @@ func (c *Client) cleanup() {
 	}
 }
 
-// writeLoop owns every write to the socket: it drains the queue into
-// batched WebSocket messages, pings, and closes.
-func (c *Client) writeLoop() {
-	defer close(c.writerDone)
+// runWriter is a writer goroutine: started by the push that finds none
+// running, it owns every write to the socket, drains the queue into batched
+// WebSocket messages and ends when the queue is empty. The one that finds
+// the queue closed sends the close frame and is the connection's last.
+func (c *Client) runWriter() {
 	n := c.node
-	c.writeDeadline = time.AfterFunc(time.Hour, func() { c.conn.CloseNow() })
-	c.writeDeadline.Stop()
-	defer c.writeDeadline.Stop()
-	ping := time.NewTicker(n.cfg.PingInterval)
-	defer ping.Stop()
-	pong := time.NewTimer(time.Hour)
-	pong.Stop()
-	defer pong.Stop()
-	var batch [][]byte
+	var arr [16][]byte
+	batch := arr[:0]
 	for {
-		select {
-		case <-c.queue.ready:
-		case <-ping.C:
-			c.mu.Lock()
-			auth := c.authenticated
-			c.mu.Unlock()
-			if auth && c.queue.push(c.enc.pingFrame()) {
-				if c.awaitingPong.CompareAndSwap(false, true) {
-					pong.Reset(n.cfg.PongTimeout)
-				}
-			}
-		case <-pong.C:
-			if c.awaitingPong.Load() {
-				c.close(DisconnectNoPong)
-			}
-		}
-		c.mu.Lock()
-		closed, d := c.closed, c.disconnect
-		c.mu.Unlock()
-		if closed && !flushBeforeClose(d) {
-			c.shut(d)
+		var closed, idle bool
+		batch, closed, idle = c.queue.next(batch[:0], n.cfg.MaxBatchBytes)
+		if idle {
 			return
-		}
-		for {
-			batch = c.queue.take(batch[:0], n.cfg.MaxBatchBytes)
-			if len(batch) == 0 {
-				break
-			}
-			if err := c.writeBatch(batch); err != nil {
-				clear(batch)
-				c.close(DisconnectWriteError)
-				c.conn.CloseNow()
-				return
-			}
-			clear(batch)
 		}
 		if closed {
+			c.mu.Lock()
+			d := c.disconnect
+			c.mu.Unlock()
+			if flushBeforeClose(d) {
+				for len(batch) > 0 {
+					if err := c.writeBatch(batch); err != nil {
+						break
+					}
+					clear(batch)
+					batch = c.queue.take(batch[:0], n.cfg.MaxBatchBytes)
+				}
+			}
+			clear(batch)
 			c.shut(d)
+			close(c.writerDone)
 			return
 		}
+		if err := c.writeBatch(batch); err != nil {
+			clear(batch)
+			c.close(DisconnectWriteError)
+			c.conn.CloseNow()
+			close(c.writerDone)
+			return
+		}
+		clear(batch)
 	}
 }
 
@@ -1271,22 +1294,33 @@ func (c *Client) shut(d Disconnect) {
 
 var errWriteTimeout = errors.New("write timed out")
 
+// batchBuffers hold the messages writers build from several frames; shared,
+// so an idle connection keeps no buffer of its own.
+var batchBuffers = sync.Pool{New: func() any { return new([]byte) }}
+
 // closeHandshakeTimeout bounds the wait for a peer's close frame.
 const closeHandshakeTimeout = time.Second
 
 func (c *Client) writeBatch(batch [][]byte) error {
 	n := c.node
-	// The batch is built into one buffer and written with one call, so the
-	// compression threshold applies to the whole message.
-	buf := c.wbuf[:0]
-	for i, f := range batch {
-		buf = c.enc.appendFrame(buf, i == 0, f)
-	}
-	if cap(buf) <= 4*n.cfg.MaxBatchBytes {
-		c.wbuf = buf
+	// A batch is built into one buffer and written with one call, so the
+	// compression threshold applies to the whole message. A lone JSON frame
+	// is the message as it is: no copy.
+	var buf []byte
+	if len(batch) == 1 && c.enc == encodingJSON {
+		buf = batch[0]
 	} else {
-		// A single oversized reply grew it; do not keep that memory.
-		c.wbuf = nil
+		bp := batchBuffers.Get().(*[]byte)
+		defer func() {
+			if cap(buf) <= 4*n.cfg.MaxBatchBytes {
+				*bp = buf[:0]
+				batchBuffers.Put(bp)
+			}
+		}()
+		buf = (*bp)[:0]
+		for i, f := range batch {
+			buf = c.enc.appendFrame(buf, i == 0, f)
+		}
 	}
 	// No context: a write ends when it is done, when the deadline timer
 	// cuts the socket, or when the reader's context is cancelled (a slow

@@ -1,7 +1,9 @@
 package hub
 
 import (
+	"context"
 	"net/http"
+	"sync"
 
 	"github.com/coder/websocket"
 )
@@ -35,13 +37,20 @@ func NewWebSocketHandler(n *Node, o HandlerOptions) *WebSocketHandler {
 
 func (h *WebSocketHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	n := h.node
+	release := onSocketEnd(r.Context())
+	served := false
+	defer func() {
+		if !served {
+			release()
+		}
+	}()
 	if !n.acquireConn() {
 		http.Error(w, "node is shutting down", http.StatusServiceUnavailable)
 		return
 	}
-	defer n.clientWG.Done()
 	conn, err := websocket.Accept(w, r, h.opts)
 	if err != nil {
+		n.clientWG.Done()
 		// Accept has written the HTTP error (bad handshake or origin).
 		n.log.Debug("websocket accept failed", "err", err, "remote", r.RemoteAddr)
 		return
@@ -53,5 +62,36 @@ func (h *WebSocketHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		enc = encodingProtobuf
 	}
 	c := n.newClient(conn, enc)
-	c.serve()
+	// The connection gets a goroutine of its own and the handler returns:
+	// the HTTP server's goroutine, its request and its deep stack are
+	// let go, and an idle connection keeps only what it needs (the
+	// socket's buffers, its state and one shallow stack). The node's
+	// wait group owns the goroutine.
+	served = true
+	go func() {
+		defer n.clientWG.Done()
+		defer release()
+		c.serve()
+	}()
+}
+
+type socketEndKey struct{}
+
+// OnSocketEnd returns a context for a WebSocket upgrade request under which
+// the handler calls fn once: when the socket it opens has closed, or when
+// it returns without opening one. The handler returns as soon as the
+// socket is set up, so middleware that holds something for the socket's
+// life (a per-address slot) releases it through fn, not when the handler
+// returns.
+func OnSocketEnd(ctx context.Context, fn func()) context.Context {
+	return context.WithValue(ctx, socketEndKey{}, fn)
+}
+
+func onSocketEnd(ctx context.Context) func() {
+	fn, _ := ctx.Value(socketEndKey{}).(func())
+	if fn == nil {
+		return func() {}
+	}
+	var once sync.Once
+	return func() { once.Do(fn) }
 }

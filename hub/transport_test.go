@@ -126,7 +126,8 @@ func TestEncodings_PingPongAndDeadClient(t *testing.T) {
 	}
 	time.Sleep(400 * time.Millisecond) // several ping periods
 	if _, err := live.Call(ctxT(t), &protocol.Command{Ping: &protocol.PingRequest{}}); err != nil {
-		t.Fatalf("protobuf client answering pings was closed: %v", err)
+		code, reason := live.CloseStatus()
+		t.Fatalf("protobuf client answering pings was closed: %v (%d %s)", err, code, reason)
 	}
 }
 

@@ -8,19 +8,43 @@ import (
 // (the broadcast path, command replies) never block on it: when a push would
 // take the queue over its limit the push is refused and the connection is
 // closed as slow, so one phone on a bad network never holds up a broadcast.
+//
+// No goroutine waits on an idle queue: the push that finds no writer
+// running starts one (start), and the writer ends once it has emptied the
+// queue. An idle connection thus costs its reader goroutine only, and a
+// delivery to an idle connection costs one goroutine start instead of a
+// wake-up through a channel and a select.
 type writeQueue struct {
 	mu     sync.Mutex
 	frames [][]byte
 	size   int
 	max    int
 	closed bool
-	// ready has room for one signal: the writer drains everything queued on
-	// each wake-up, so one pending signal covers any number of frames.
-	ready chan struct{}
+	// writing is set while a writer goroutine owns the queue's output: from
+	// the push (or close) that starts it until it finds the queue empty.
+	writing bool
+	// start runs a writer; nil until the connection is served (a queue
+	// without one only collects frames, for tests).
+	start func()
 }
 
 func newWriteQueue(max int) *writeQueue {
-	return &writeQueue{max: max, ready: make(chan struct{}, 1)}
+	return &writeQueue{max: max}
+}
+
+// setWriter installs the writer that pushes start, and starts it at once
+// when frames or a close are already waiting.
+func (q *writeQueue) setWriter(start func()) {
+	q.mu.Lock()
+	q.start = start
+	var run func()
+	if len(q.frames) > 0 || q.closed {
+		run = q.claimLocked()
+	}
+	q.mu.Unlock()
+	if run != nil {
+		go run()
+	}
 }
 
 // push queues b. It reports false when the queue is closed or b would take it
@@ -34,12 +58,37 @@ func (q *writeQueue) push(b []byte) bool {
 	}
 	q.frames = append(q.frames, b)
 	q.size += len(b)
+	start := q.claimLocked()
 	q.mu.Unlock()
-	select {
-	case q.ready <- struct{}{}:
-	default:
+	if start != nil {
+		go start()
 	}
 	return true
+}
+
+// claimLocked marks a writer as running and returns the function to run it,
+// or nil when one already runs (or none is installed).
+func (q *writeQueue) claimLocked() func() {
+	if q.writing || q.start == nil {
+		return nil
+	}
+	q.writing = true
+	return q.start
+}
+
+// next is the writer's side: it moves up to maxBytes of queued frames (at
+// least one) into dst and reports whether the queue is closed. When nothing
+// is queued and the queue is open it returns idle: the writer is released
+// and its goroutine must end, as the next push starts another. A closed
+// queue never releases its writer, so exactly one goroutine sees it closed.
+func (q *writeQueue) next(dst [][]byte, maxBytes int) (out [][]byte, closed, idle bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if len(q.frames) == 0 && !q.closed {
+		q.writing = false
+		return dst, false, true
+	}
+	return q.takeLocked(dst, maxBytes), q.closed, false
 }
 
 // take moves up to maxBytes of queued frames (at least one) into dst and
@@ -47,6 +96,10 @@ func (q *writeQueue) push(b []byte) bool {
 func (q *writeQueue) take(dst [][]byte, maxBytes int) [][]byte {
 	q.mu.Lock()
 	defer q.mu.Unlock()
+	return q.takeLocked(dst, maxBytes)
+}
+
+func (q *writeQueue) takeLocked(dst [][]byte, maxBytes int) [][]byte {
 	n, size := 0, 0
 	for n < len(q.frames) {
 		l := len(q.frames[n])
@@ -62,8 +115,9 @@ func (q *writeQueue) take(dst [][]byte, maxBytes int) [][]byte {
 	clear(q.frames[rest:])
 	q.frames = q.frames[:rest]
 	q.size -= size
-	if len(q.frames) == 0 && cap(q.frames) > 1024 {
-		// Give back the memory a burst made the queue grow to.
+	if len(q.frames) == 0 && cap(q.frames) > 64 {
+		// Give back the memory a burst made the queue grow to; an idle
+		// connection keeps a small slice only.
 		q.frames = nil
 	}
 	return dst
@@ -77,12 +131,17 @@ func (q *writeQueue) pending() int {
 }
 
 // close refuses further pushes; frames already queued may still be taken.
+// It starts a writer when none runs, so the close frame goes out.
 func (q *writeQueue) close() {
 	q.mu.Lock()
+	if q.closed {
+		q.mu.Unlock()
+		return
+	}
 	q.closed = true
+	start := q.claimLocked()
 	q.mu.Unlock()
-	select {
-	case q.ready <- struct{}{}:
-	default:
+	if start != nil {
+		go start()
 	}
 }

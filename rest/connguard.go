@@ -9,6 +9,7 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/livehub/livehub/hub"
 	"github.com/livehub/livehub/internal/promreg"
 	"github.com/livehub/livehub/internal/ratelimit"
 )
@@ -43,7 +44,7 @@ func newConnGuard(l ConnLimits, reg prometheus.Registerer) *connGuard {
 	}, []string{"reason"}))}
 }
 
-// handle wraps the WebSocket handler, which returns when the socket closes.
+// handle guards the WebSocket handler.
 func (g *connGuard) handle(c *gin.Context) {
 	ip := c.ClientIP()
 	if g.l.Limiter != nil && g.l.Rate.Enabled() {
@@ -65,7 +66,9 @@ func (g *connGuard) handle(c *gin.Context) {
 		c.Abort()
 		return
 	}
-	defer g.release(ip)
+	// The WebSocket handler returns once the socket is up; it frees the
+	// address's slot when the socket closes (or at once if it opens none).
+	c.Request = c.Request.WithContext(hub.OnSocketEnd(c.Request.Context(), func() { g.release(ip) }))
 	c.Next()
 }
 
