@@ -55,6 +55,11 @@ type Main struct {
 	errc      chan error
 	wg        sync.WaitGroup
 
+	// debugListener and debugServer serve the profiler on
+	// LIVEHUB_DEBUG_ADDR; debugServer is nil when it is not set.
+	debugListener net.Listener
+	debugServer   *http.Server
+
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -66,7 +71,7 @@ func NewMain(args []string, getenv func(string) string, stdout, stderr io.Writer
 		return nil, err
 	}
 	logger := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: cfg.LogLevel}))
-	m := &Main{Config: cfg, Logger: logger, stdout: stdout, registry: prometheus.NewRegistry(), errc: make(chan error, 2)}
+	m := &Main{Config: cfg, Logger: logger, stdout: stdout, registry: prometheus.NewRegistry(), errc: make(chan error, 3)}
 	m.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if err := m.devDefaults(); err != nil {
 		return nil, err
@@ -184,6 +189,9 @@ func NewMain(args []string, getenv func(string) string, stdout, stderr io.Writer
 		_ = closer.Close()
 		return nil, err
 	}
+	if cfg.DebugAddr != "" {
+		m.debugServer = newDebugServer(logger)
+	}
 	return m, nil
 }
 
@@ -219,8 +227,15 @@ func (m *Main) Run(ctx context.Context) error {
 		return err
 	}
 	m.listener = ln
+	if err := m.listenDebug(); err != nil {
+		_ = ln.Close()
+		return err
+	}
 	if err := m.Node.Run(); err != nil {
 		_ = ln.Close()
+		if m.debugListener != nil {
+			_ = m.debugListener.Close()
+		}
 		return err
 	}
 	shopCtx, shopStop := context.WithCancel(context.Background())
@@ -272,6 +287,7 @@ func (m *Main) Run(ctx context.Context) error {
 		}
 	}()
 	m.Logger.Info("livehub started", "addr", ln.Addr().String(), "tls", m.tls != nil, "engine", engineName(m.Config), "version", version)
+	m.serveDebug()
 	return nil
 }
 
@@ -293,13 +309,13 @@ func (m *Main) Close() error {
 		m.Logger.Info("node drained", "took", time.Since(start).String())
 		// In-flight requests get a moment to finish; connections that never
 		// sent a request would otherwise hold Shutdown for seconds.
-		hctx, hcancel := context.WithTimeout(ctx, httpDrainTimeout)
-		errHTTP := m.server.Shutdown(hctx)
-		hcancel()
-		if errors.Is(errHTTP, context.DeadlineExceeded) {
-			errHTTP = m.server.Close()
-		}
+		errHTTP := shutdownHTTP(ctx, m.server)
 		m.Logger.Info("http server stopped", "took", time.Since(start).String())
+		// The profiler stays up through the drain, so a slow shutdown can
+		// itself be profiled; a CPU profile still running is cut here.
+		if m.debugServer != nil {
+			errHTTP = errors.Join(errHTTP, shutdownHTTP(ctx, m.debugServer))
+		}
 		if m.shopStop != nil {
 			m.shopStop()
 		}

@@ -23,6 +23,7 @@ import (
 // Config is every setting of the livehub binary.
 type Config struct {
 	HTTPAddr       string
+	DebugAddr      string // profiling listener (net/http/pprof); empty means none
 	RedisURL       string
 	RedisPrefix    string
 	JWTSecrets     []string
@@ -95,7 +96,9 @@ type Setting struct {
 func Settings() []Setting {
 	return []Setting{
 		{"http-addr", "LIVEHUB_HTTP_ADDR", ":8080", "Address the HTTP server (WebSocket, REST, server API, metrics) listens on.",
-			func(c *Config, v string) error { c.HTTPAddr = v; return nil }},
+			addrSetter(func(c *Config) *string { return &c.HTTPAddr })},
+		{"debug-addr", "LIVEHUB_DEBUG_ADDR", "", "Address of a separate listener serving net/http/pprof under /debug/pprof/, for profiling. Bind it to loopback or a private interface. Empty turns it off.",
+			addrSetter(func(c *Config) *string { return &c.DebugAddr })},
 		{"redis-url", "LIVEHUB_REDIS_URL", "", "Redis for the distributed engine: redis://, rediss://, unix://, redis+sentinel://, redis+cluster://. Empty runs one node on the memory engine.",
 			func(c *Config, v string) error { c.RedisURL = v; return nil }},
 		{"redis-prefix", "LIVEHUB_REDIS_PREFIX", "livehub", "Prefix of every Redis key and channel, so several clusters can share a Redis.",
@@ -257,6 +260,63 @@ func Settings() []Setting {
 	}
 }
 
+// addrSetter takes a listen address, HOST:PORT as net.Listen reads it: an
+// empty host is every interface, port 0 a free port. Checking it here turns
+// a typo into an error naming the setting instead of a failed listen later.
+func addrSetter(field func(*Config) *string) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		if v != "" {
+			if err := checkListenAddr(v); err != nil {
+				return err
+			}
+		}
+		*field(c) = v
+		return nil
+	}
+}
+
+func checkListenAddr(v string) error {
+	host, port, err := net.SplitHostPort(v)
+	if err != nil {
+		return errors.New("must be HOST:PORT such as 127.0.0.1:6060 or :6060")
+	}
+	if p, err := strconv.Atoi(port); err != nil || p < 0 || p > 65535 {
+		return fmt.Errorf("port %q must be a number from 0 to 65535", port)
+	}
+	if ip, _, _ := strings.Cut(host, "%"); host != "" && net.ParseIP(ip) == nil && !isHostname(host) {
+		return fmt.Errorf("host %q is neither an IP address nor a host name", host)
+	}
+	return nil
+}
+
+func isHostname(h string) bool {
+	if len(h) > 253 {
+		return false
+	}
+	for _, r := range h {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '.') {
+			return false
+		}
+	}
+	return true
+}
+
+// sharePort reports whether listeners on a and b would fight over a port:
+// the same fixed port, on the same host or with either on every interface.
+func sharePort(a, b string) bool {
+	ha, pa, _ := net.SplitHostPort(a)
+	hb, pb, _ := net.SplitHostPort(b)
+	if pa != pb || pa == "0" {
+		return false
+	}
+	return ha == hb || isEveryInterface(ha) || isEveryInterface(hb)
+}
+
+func isEveryInterface(host string) bool {
+	ip := net.ParseIP(host)
+	return host == "" || ip != nil && ip.IsUnspecified()
+}
+
 func durationSetter(field func(*Config) *time.Duration) func(*Config, string) error {
 	return func(c *Config, v string) error {
 		d, err := time.ParseDuration(v)
@@ -355,6 +415,9 @@ func Load(args []string, getenv func(string) string, stderr io.Writer) (*Config,
 	}
 	if c.WebhookURL != "" && c.WebhookSecret == "" {
 		return nil, errors.New("-webhook-url (LIVEHUB_WEBHOOK_URL) needs -webhook-secret (LIVEHUB_WEBHOOK_SECRET)")
+	}
+	if c.DebugAddr != "" && sharePort(c.DebugAddr, c.HTTPAddr) {
+		return nil, errors.New("-debug-addr (LIVEHUB_DEBUG_ADDR) must not share the port of -http-addr (LIVEHUB_HTTP_ADDR): the profiling endpoints live on their own listener, away from the public API")
 	}
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		return nil, errors.New("-tls-cert (LIVEHUB_TLS_CERT) and -tls-key (LIVEHUB_TLS_KEY) go together: set both to serve TLS, or neither")

@@ -39,6 +39,7 @@ func TestLoad_DefaultsWhenNothingSet(t *testing.T) {
 		got, want any
 	}{
 		{"HTTPAddr", c.HTTPAddr, ":8080"},
+		{"DebugAddr", c.DebugAddr, ""},
 		{"RedisURL", c.RedisURL, ""},
 		{"RedisPrefix", c.RedisPrefix, "livehub"},
 		{"JWTSecrets", len(c.JWTSecrets), 0},
@@ -120,6 +121,8 @@ func TestLoad_EnvOverridesDefaultAndFlagOverridesEnv(t *testing.T) {
 	}{
 		{"http-addr", "LIVEHUB_HTTP_ADDR", "127.0.0.1:9000", "127.0.0.1:9001",
 			func(c *config.Config) any { return c.HTTPAddr }, "127.0.0.1:9000", "127.0.0.1:9001", nil},
+		{"debug-addr", "LIVEHUB_DEBUG_ADDR", "127.0.0.1:6060", "10.0.0.5:6061",
+			func(c *config.Config) any { return c.DebugAddr }, "127.0.0.1:6060", "10.0.0.5:6061", nil},
 		{"redis-url", "LIVEHUB_REDIS_URL", "redis://a:6379", "redis://b:6379",
 			func(c *config.Config) any { return c.RedisURL }, "redis://a:6379", "redis://b:6379", nil},
 		{"redis-prefix", "LIVEHUB_REDIS_PREFIX", "env", "flag",
@@ -262,6 +265,8 @@ func TestLoad_BadValueNamesFlagAndVariable(t *testing.T) {
 	tests := []struct {
 		name, flag, env, value string
 	}{
+		{"address without port", "http-addr", "LIVEHUB_HTTP_ADDR", "127.0.0.1"},
+		{"debug address without port", "debug-addr", "LIVEHUB_DEBUG_ADDR", "localhost"},
 		{"bad duration", "ping-interval", "LIVEHUB_PING_INTERVAL", "soon"},
 		{"duration without unit", "pong-timeout", "LIVEHUB_PONG_TIMEOUT", "10"},
 		{"zero duration", "connect-timeout", "LIVEHUB_CONNECT_TIMEOUT", "0s"},
@@ -342,6 +347,15 @@ func TestLoad_RulesAcrossSettings(t *testing.T) {
 		{"tls key without certificate", nil, map[string]string{"LIVEHUB_TLS_KEY": "/etc/tls.key"},
 			[]string{"-tls-cert", "-tls-key"}},
 		{"tls certificate and key", []string{"-tls-cert=/etc/tls.crt", "-tls-key=/etc/tls.key"}, nil, nil},
+		{"debug on the public address", []string{"-http-addr=127.0.0.1:8080", "-debug-addr=127.0.0.1:8080"}, nil,
+			[]string{"-debug-addr", "LIVEHUB_DEBUG_ADDR", "-http-addr", "LIVEHUB_HTTP_ADDR"}},
+		{"debug on the public port of every interface", nil, map[string]string{"LIVEHUB_DEBUG_ADDR": "127.0.0.1:8080"},
+			[]string{"-debug-addr", "-http-addr"}},
+		{"debug on the public port, public on every interface", []string{"-http-addr=0.0.0.0:9000", "-debug-addr=10.0.0.5:9000"}, nil,
+			[]string{"-debug-addr", "-http-addr"}},
+		{"debug on loopback, public on another port", []string{"-debug-addr=127.0.0.1:6060"}, nil, nil},
+		{"debug and public on the same port of two hosts", []string{"-http-addr=10.0.0.5:8080", "-debug-addr=127.0.0.1:8080"}, nil, nil},
+		{"debug and public both on free ports", []string{"-http-addr=127.0.0.1:0", "-debug-addr=127.0.0.1:0"}, nil, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -361,6 +375,53 @@ func TestLoad_RulesAcrossSettings(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// Listen addresses are checked when the settings are read, so a typo stops
+// the node with a message naming the setting rather than a failed listen.
+func TestLoad_ListenAddresses(t *testing.T) {
+	tests := []struct {
+		value string
+		want  string // in the error; empty: accepted
+	}{
+		{"127.0.0.1:6060", ""},
+		{":6060", ""},
+		{"localhost:6060", ""},
+		{"10.0.0.5:0", ""},
+		{"[::1]:6060", ""},
+		{"[fe80::1%eth0]:6060", ""},
+		{"127.0.0.1", "HOST:PORT"},
+		{"6060", "HOST:PORT"},
+		{"http://127.0.0.1:6060", "HOST:PORT"},
+		{"::1:6060", "HOST:PORT"},
+		{"127.0.0.1:", "port"},
+		{"127.0.0.1:pprof", "port"},
+		{"127.0.0.1:65536", "port"},
+		{"127.0.0.1:-1", "port"},
+		{"local host:6060", "host"},
+		{"127.0.0.1/8:6060", "host"},
+	}
+	for _, s := range []struct{ flag, env string }{{"debug-addr", "LIVEHUB_DEBUG_ADDR"}, {"http-addr", "LIVEHUB_HTTP_ADDR"}} {
+		for _, tt := range tests {
+			t.Run(s.flag+"="+tt.value, func(t *testing.T) {
+				_, err := config.Load([]string{"-" + s.flag + "=" + tt.value}, env(nil), io.Discard)
+				if tt.want == "" {
+					if err != nil {
+						t.Fatalf("refused: %v", err)
+					}
+					return
+				}
+				if err == nil {
+					t.Fatal("accepted")
+				}
+				for _, w := range []string{"-" + s.flag, s.env, tt.value, tt.want} {
+					if !strings.Contains(err.Error(), w) {
+						t.Fatalf("error %q does not mention %q", err, w)
+					}
+				}
+			})
+		}
 	}
 }
 
