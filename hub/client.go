@@ -98,6 +98,9 @@ type bufferedPush struct {
 	offset uint64
 	epoch  string
 	frames *pubFrames
+	// joinLeave, when set, makes this a join or leave push instead of a
+	// publication.
+	joinLeave *lazyPush
 }
 
 // ID is the connection's unique id.
@@ -779,6 +782,13 @@ func (c *Client) activate(channel string) {
 	buffered := sub.buffered
 	sub.buffered = nil
 	for _, b := range buffered {
+		if b.joinLeave != nil {
+			if data := b.joinLeave.frame(c.enc); data != nil && !c.queue.push(data) {
+				go c.closeSlow()
+				return
+			}
+			continue
+		}
 		data := c.pubFrameLocked(sub, b.frames)
 		if data == nil {
 			continue
@@ -890,7 +900,13 @@ func (c *Client) deliverPublication(sub *subscription, offset uint64, epoch stri
 func (c *Client) deliverJoinLeave(channel string, push *lazyPush) {
 	c.mu.Lock()
 	sub, ok := c.subs[channel]
-	want := ok && sub.joinLeave && !sub.pending && !c.closed
+	want := ok && sub.joinLeave && !c.closed
+	if want && sub.pending {
+		// The subscribe reply is not queued yet: the push follows it, as
+		// publications do.
+		sub.buffered = append(sub.buffered, bufferedPush{joinLeave: push})
+		want = false
+	}
 	c.mu.Unlock()
 	if want {
 		if data := push.frame(c.enc); data != nil {

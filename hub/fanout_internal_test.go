@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"runtime"
+	"strings"
 	"testing"
 	"time"
 )
@@ -141,5 +142,47 @@ func TestChannelHash_IsFNV1a(t *testing.T) {
 		if got, want := channelHash(ch), h.Sum32(); got != want {
 			t.Fatalf("channelHash(%q) = %d, want %d", ch, got, want)
 		}
+	}
+}
+
+// A join (or leave) that comes while the watcher's own subscribe is still
+// being answered is held with the publications of that window and queued
+// after the reply, instead of being lost.
+func TestJoinLeave_WhileSubscribePendingIsKept(t *testing.T) {
+	n := newBareNode(t, func(c *Config) {
+		ns := DefaultNamespaces()
+		for i := range ns {
+			if ns[i].Name == "live" {
+				ns[i].JoinLeave = true
+			}
+		}
+		c.Namespaces = ns
+	})
+	c := newDetachedClient(n, "watcher")
+	const channel = "live:pending"
+	ns, perr := n.namespace(channel)
+	if perr != nil {
+		t.Fatal(perr)
+	}
+	req := subscribeRequest(channel)
+	req.JoinLeave = true
+	if _, err := c.subscribe(context.Background(), channel, ns, req); err != nil {
+		t.Fatal(err)
+	}
+	c.queue.take(nil, 1<<20) // whatever subscribing queued so far
+	if err := n.HandleJoin(channel, &ClientInfo{UserID: "newcomer", ClientID: "c2"}); err != nil {
+		t.Fatal(err)
+	}
+	if got := c.queue.take(nil, 1<<20); len(got) != 0 {
+		t.Fatalf("%d frames queued before the subscription was active", len(got))
+	}
+	c.activate(channel)
+	frames := c.queue.take(nil, 1<<20)
+	found := false
+	for _, f := range frames {
+		found = found || strings.Contains(string(f), `"join":{"info":{"user":"newcomer"`)
+	}
+	if !found {
+		t.Fatalf("after activation queued %q, want the join of newcomer", frames)
 	}
 }
