@@ -43,9 +43,10 @@ func Gzip(minBytes int) gin.HandlerFunc {
 	}
 }
 
-// gzipLevel trades a little ratio for CPU: level 5 compresses JSON nearly as
-// well as the default 6 at a lower cost per response.
-const gzipLevel = 5
+// gzipLevel is the fastest: for API bodies of a few kilobytes its output is
+// within a few percent of the higher levels', and its compressor resets
+// without clearing the large hash tables they start every response with.
+const gzipLevel = gzip.BestSpeed
 
 var gzipPool = sync.Pool{New: func() any {
 	w, _ := gzip.NewWriterLevel(nil, gzipLevel)

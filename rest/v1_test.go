@@ -49,6 +49,13 @@ func (p nodePublisher) Publish(ctx context.Context, ch string, data []byte, idem
 	return err
 }
 
+// PublishLowPriority publishes as the binary's publisher does the room's
+// purchase ticker.
+func (p nodePublisher) PublishLowPriority(ctx context.Context, ch string, data []byte, idem string) error {
+	_, err := p.n.Publish(ctx, ch, data, hub.PublishRequest{IdempotencyKey: idem, Priority: hub.PriorityLow})
+	return err
+}
+
 func newV1Server(t testing.TB, reservation time.Duration, tune ...func(*rest.Options)) *v1Server {
 	t.Helper()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))

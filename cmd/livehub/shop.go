@@ -61,6 +61,7 @@ func newShop(m *Main, store commerce.Store) (*shop.Service, rest.V1Options, erro
 		Charger:        charger,
 		ReservationTTL: cfg.ReservationTTL,
 		StockInterval:  cfg.StockEventInterval,
+		TickerInterval: cfg.OrderTickerInterval,
 		Log:            eventLog{m.events},
 		Rooms:          roomAudience{m.rooms},
 		Logger:         m.Logger,

@@ -209,8 +209,12 @@ type Store interface {
 	ListOrdersByBuyer(ctx context.Context, buyerID string, limit int) ([]Order, error)
 	// ListOrdersBySale returns a sale's orders, newest first.
 	ListOrdersBySale(ctx context.Context, saleID string, limit int) ([]Order, error)
-	// SetPayment records the gateway's charge on a pending order.
-	SetPayment(ctx context.Context, orderID string, p Payment) (Order, error)
+	// SetPayment records the gateway's charge p on the pending order o, as
+	// Reserve returned it, and returns o with the payment: o.ID and
+	// o.FlashSaleID locate the order without a lookup (an order of another
+	// sale is ENOTFOUND), and a pending order changes in nothing but its
+	// payment, so it need not be read back. A final order is ECONFLICT.
+	SetPayment(ctx context.Context, o Order, p Payment) (Order, error)
 	// MarkPaid moves a pending order to paid and confirms its units as sold.
 	// A paid order is left alone (Changed false); an expired or cancelled one
 	// is ECONFLICT (the units went back on sale).

@@ -63,14 +63,15 @@ type Config struct {
 	WSCompression          hub.Compression
 	WSCompressionThreshold int
 
-	PaymentGateway     string
-	MidtransServerKey  string
-	MidtransBaseURL    string
-	PaymentExpiry      time.Duration
-	ReservationTTL     time.Duration
-	StockEventInterval time.Duration
-	WebhookURL         string
-	WebhookSecret      string
+	PaymentGateway      string
+	MidtransServerKey   string
+	MidtransBaseURL     string
+	PaymentExpiry       time.Duration
+	ReservationTTL      time.Duration
+	StockEventInterval  time.Duration
+	OrderTickerInterval time.Duration
+	WebhookURL          string
+	WebhookSecret       string
 
 	APNsKeyFile        string
 	APNsKeyID          string
@@ -224,6 +225,8 @@ func Settings() []Setting {
 			durationSetter(func(c *Config) *time.Duration { return &c.ReservationTTL })},
 		{"stock-event-interval", "LIVEHUB_STOCK_EVENT_INTERVAL", "250ms", "Least time between two flash_sale.stock events of a sale; the change to zero is sent at once.",
 			durationSetter(func(c *Config) *time.Duration { return &c.StockEventInterval })},
+		{"order-ticker-interval", "LIVEHUB_ORDER_TICKER_INTERVAL", "1s", "Least time between two order.placed events of a sale; purchases in between are folded into one event.",
+			durationSetter(func(c *Config) *time.Duration { return &c.OrderTickerInterval })},
 		{"webhook-url", "LIVEHUB_WEBHOOK_URL", "", "URL that receives order events as signed POSTs. Empty sends none.",
 			func(c *Config, v string) error { c.WebhookURL = v; return nil }},
 		{"webhook-secret", "LIVEHUB_WEBHOOK_SECRET", "", "HMAC-SHA256 secret of the X-LiveHub-Signature header on webhook POSTs.",
@@ -248,7 +251,7 @@ func Settings() []Setting {
 			func(c *Config, v string) error { c.TLSKey = v; return nil }},
 		{"tls-reload-interval", "LIVEHUB_TLS_RELOAD_INTERVAL", "30s", "How often the certificate and key files are read for a new pair (SIGHUP reads them at once).",
 			durationSetter(func(c *Config) *time.Duration { return &c.TLSReloadInterval })},
-		{"http-gzip-min-bytes", "LIVEHUB_HTTP_GZIP_MIN_BYTES", "512", "Smallest HTTP response body gzipped for clients that accept gzip. 0 turns compression off.",
+		{"http-gzip-min-bytes", "LIVEHUB_HTTP_GZIP_MIN_BYTES", "1024", "Smallest HTTP response body gzipped for clients that accept gzip. 0 turns compression off.",
 			func(c *Config, v string) error {
 				i, err := strconv.Atoi(v)
 				if err != nil || i < 0 {

@@ -77,7 +77,7 @@ func TestLoad_DefaultsWhenNothingSet(t *testing.T) {
 		{"TLSCert", c.TLSCert, ""},
 		{"TLSKey", c.TLSKey, ""},
 		{"TLSReloadInterval", c.TLSReloadInterval, 30 * time.Second},
-		{"HTTPGzipMinBytes", c.HTTPGzipMinBytes, 512},
+		{"HTTPGzipMinBytes", c.HTTPGzipMinBytes, 1024},
 	}
 	for _, tt := range tests {
 		if !reflect.DeepEqual(tt.got, tt.want) {
@@ -202,6 +202,8 @@ func TestLoad_EnvOverridesDefaultAndFlagOverridesEnv(t *testing.T) {
 			func(c *config.Config) any { return c.ReservationTTL }, 20 * time.Minute, 30 * time.Minute, nil},
 		{"stock-event-interval", "LIVEHUB_STOCK_EVENT_INTERVAL", "1s", "100ms",
 			func(c *config.Config) any { return c.StockEventInterval }, time.Second, 100 * time.Millisecond, nil},
+		{"order-ticker-interval", "LIVEHUB_ORDER_TICKER_INTERVAL", "2s", "500ms",
+			func(c *config.Config) any { return c.OrderTickerInterval }, 2 * time.Second, 500 * time.Millisecond, nil},
 		{"webhook-url", "LIVEHUB_WEBHOOK_URL", "https://a.example/hook", "https://b.example/hook",
 			func(c *config.Config) any { return c.WebhookURL }, "https://a.example/hook", "https://b.example/hook",
 			map[string]string{"LIVEHUB_WEBHOOK_SECRET": "hook-secret"}},
@@ -297,6 +299,7 @@ func TestLoad_BadValueNamesFlagAndVariable(t *testing.T) {
 		{"zero payment expiry", "payment-expiry", "LIVEHUB_PAYMENT_EXPIRY", "0"},
 		{"bad reservation ttl", "reservation-ttl", "LIVEHUB_RESERVATION_TTL", "a while"},
 		{"negative stock interval", "stock-event-interval", "LIVEHUB_STOCK_EVENT_INTERVAL", "-1ms"},
+		{"negative order ticker interval", "order-ticker-interval", "LIVEHUB_ORDER_TICKER_INTERVAL", "-1s"},
 		{"zero tls reload interval", "tls-reload-interval", "LIVEHUB_TLS_RELOAD_INTERVAL", "0s"},
 		{"negative gzip threshold", "http-gzip-min-bytes", "LIVEHUB_HTTP_GZIP_MIN_BYTES", "-1"},
 		{"gzip threshold with unit", "http-gzip-min-bytes", "LIVEHUB_HTTP_GZIP_MIN_BYTES", "1KiB"},

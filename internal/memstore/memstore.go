@@ -355,13 +355,13 @@ func (s *Store) listLocked(ids []string, limit int) []commerce.Order {
 	return out
 }
 
-// SetPayment records the gateway's charge on a pending order; a final order
-// is ECONFLICT.
-func (s *Store) SetPayment(_ context.Context, orderID string, p commerce.Payment) (commerce.Order, error) {
+// SetPayment records the gateway's charge on the pending order ref; a
+// final order is ECONFLICT. See commerce.Store.
+func (s *Store) SetPayment(_ context.Context, ref commerce.Order, p commerce.Payment) (commerce.Order, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	o, ok := s.orders[orderID]
-	if !ok {
+	o, ok := s.orders[ref.ID]
+	if !ok || o.FlashSaleID != ref.FlashSaleID {
 		return commerce.Order{}, errNoOrder()
 	}
 	if o.Status.Final() {

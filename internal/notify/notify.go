@@ -183,6 +183,15 @@ func (n *Notifier) Publish(ctx context.Context, channel string, data []byte, ide
 	return err
 }
 
+// PublishLowPriority publishes like Publish, at low priority: a
+// connection whose write queue is congested drops it first (the room's
+// purchase ticker). The priority travels with the publication through the
+// engine to every node. It is the shop's LowPriorityPublisher.
+func (n *Notifier) PublishLowPriority(ctx context.Context, channel string, data []byte, idempotencyKey string) error {
+	_, err := n.publish(ctx, channel, data, hub.PublishRequest{IdempotencyKey: idempotencyKey, Priority: hub.PriorityLow})
+	return err
+}
+
 // NodePublisher is the Notifier in the shape of the hub node's Publish, for
 // services that publish with a hub.PublishRequest (courier tracking).
 type NodePublisher struct{ n *Notifier }

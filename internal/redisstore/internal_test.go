@@ -222,3 +222,78 @@ func TestNew_Defaults(t *testing.T) {
 	}()
 	New(nil, Options{Prefix: "a{b"})
 }
+
+// On a single Redis, reserve.lua binds the idempotency key and writes the
+// order's indexes with the reservation. Run again by a client retry, it
+// reports the reservation as made; another request with the key finds the
+// key bound and changes nothing.
+func TestReserve_OneScriptBindsReservesAndIndexes(t *testing.T) {
+	s, c := newTestStore(t, Options{})
+	if !s.single {
+		t.Fatal("a Store on one server does not take the one-script path")
+	}
+	ctx := t.Context()
+	fs := saleWithOrder(t, s)
+	now := commercetest.T0.Add(4 * time.Minute)
+	req := commerce.ReserveRequest{
+		SaleID: fs.ID, BuyerID: "b2", BuyerName: "Budi", Quantity: 1, OrderID: "ord_2",
+		IdempotencyKey: "b2:k", RequestHash: "h", Now: now, ReservedUntil: now.Add(time.Minute),
+	}
+	rec := `{"h":"h","s":"fs_1","b":"b2","o":"ord_2"}`
+	keys, args := s.reserveArgs(&req, "ord_2")
+	keys = append(keys, s.k.idem(req.IdempotencyKey), s.k.orderSale("ord_2"), s.k.buyerOrders("b2"))
+	args = append(args, rec, "60000")
+	for i := range 2 {
+		v, err := reserveScript.Run(ctx, c, keys, args...).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		rep, err := parseReply("reserve", v, 2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rep.kind != "ok" || rep.n != 7 || rep.ver != 2 {
+			t.Fatalf("run %d: %s with stock %d version %d, want ok with 7 and 2", i, rep.kind, rep.n, rep.ver)
+		}
+	}
+	if held, _ := c.HGet(ctx, s.k.held(fs.ID), "b2").Int(); held != 1 {
+		t.Fatalf("buyer holds %d units, want 1", held)
+	}
+	if got, _ := c.Get(ctx, s.k.idem(req.IdempotencyKey)).Result(); got != rec {
+		t.Fatalf("idempotency record %q, want %q", got, rec)
+	}
+	if ttl := c.PTTL(ctx, s.k.idem(req.IdempotencyKey)).Val(); ttl <= 0 || ttl > time.Minute {
+		t.Fatalf("idempotency record TTL %s", ttl)
+	}
+	// The indexes: GetOrder finds the order through P.order, the buyer's list has it.
+	if o, err := s.GetOrder(ctx, "ord_2"); err != nil || o.BuyerID != "b2" {
+		t.Fatalf("GetOrder = %+v, %v", o, err)
+	}
+	if ttl := c.PTTL(ctx, s.k.orderSale("ord_2")).Val(); ttl <= 0 {
+		t.Fatalf("order index TTL %s", ttl)
+	}
+	if list, err := s.ListOrdersByBuyer(ctx, "b2", 0); err != nil || len(list) != 1 || list[0].ID != "ord_2" {
+		t.Fatalf("ListOrdersByBuyer = %+v, %v", list, err)
+	}
+
+	// The same request again, with a fresh order id: the key is bound to
+	// ord_2, which is replayed.
+	again := req
+	again.OrderID = "ord_3"
+	res, err := s.Reserve(ctx, again)
+	if err != nil || !res.Replayed || res.Order.ID != "ord_2" || res.StockLeft != 7 {
+		t.Fatalf("Reserve again = %+v, %v; want ord_2 replayed", res, err)
+	}
+	if n := c.Exists(ctx, s.k.order(fs.ID, "ord_3"), s.k.orderSale("ord_3")).Val(); n != 0 {
+		t.Fatalf("the replay wrote %d keys of ord_3", n)
+	}
+	// Another request with the key: refused, nothing changes.
+	other := again
+	other.Quantity, other.RequestHash = 2, "h2"
+	if _, err := s.Reserve(ctx, other); commerce.ErrorCode(err) != commerce.EIDEMPOTENCY {
+		t.Fatalf("Reserve with another request = %v, want %s", err, commerce.EIDEMPOTENCY)
+	}
+	if left, _ := c.HGet(ctx, s.k.sale(fs.ID), "stock").Int(); left != 7 {
+		t.Fatalf("stock %d after the refusals, want 7", left)
+	}
+}

@@ -37,9 +37,25 @@ func (s *Store) validateReserve(r *commerce.ReserveRequest) error {
 // Reserve makes an order pending payment with reserve.lua, or returns the
 // order an earlier request with the same idempotency key made. See
 // commerce.Store and the package comment.
+//
+// On a single Redis one script binds the idempotency key, decides and
+// writes the order's indexes: one round trip. On Cluster, where those keys
+// live in other slots, the key is bound first (idempotency.lua), then
+// reserve.lua runs on the sale's slot, then the indexes are written.
 func (s *Store) Reserve(ctx context.Context, r commerce.ReserveRequest) (commerce.ReserveResult, error) {
 	if err := s.validateReserve(&r); err != nil {
 		return commerce.ReserveResult{}, err
+	}
+	if s.single && r.IdempotencyKey != "" && !hasBrace(r.SaleID) {
+		res, bound, err := s.reserveBinding(ctx, &r)
+		if err != nil || bound == nil {
+			return res, err
+		}
+		orderID, err := checkBinding(&r, bound)
+		if err != nil {
+			return commerce.ReserveResult{}, err
+		}
+		return s.reserve(ctx, &r, orderID)
 	}
 	orderID := r.OrderID
 	if r.IdempotencyKey != "" {
@@ -52,18 +68,73 @@ func (s *Store) Reserve(ctx context.Context, r commerce.ReserveRequest) (commerc
 	if hasBrace(r.SaleID) {
 		return commerce.ReserveResult{}, errNoSale()
 	}
+	return s.reserve(ctx, &r, orderID)
+}
+
+// reserveArgs returns reserve.lua's five keys and nine arguments for
+// orderID.
+func (s *Store) reserveArgs(r *commerce.ReserveRequest, orderID string) ([]string, []any) {
 	keys := []string{
 		s.k.sale(r.SaleID), s.k.held(r.SaleID), s.k.orders(r.SaleID), s.k.due(r.SaleID),
 		s.k.order(r.SaleID, orderID),
 	}
-	v, err := reserveScript.Run(ctx, s.c, keys,
+	args := []any{
 		orderID, r.BuyerID, r.BuyerName, strconv.Itoa(r.Quantity),
 		msString(r.Now), msString(r.ReservedUntil),
 		r.IdempotencyKey, token(), strconv.FormatInt(s.orderTTL.Milliseconds(), 10),
-	).Result()
+	}
+	return keys, args
+}
+
+// reserve runs reserve.lua alone for orderID, then indexes the order.
+func (s *Store) reserve(ctx context.Context, r *commerce.ReserveRequest, orderID string) (commerce.ReserveResult, error) {
+	keys, args := s.reserveArgs(r, orderID)
+	v, err := reserveScript.Run(ctx, s.c, keys, args...).Result()
 	if err != nil {
 		return commerce.ReserveResult{}, fail("reserve", err)
 	}
+	res, err := reserveResult(orderID, v)
+	if err != nil {
+		return res, err
+	}
+	// A replay indexes again: the call that made the order may have died
+	// before it did.
+	if err := s.indexOrder(ctx, res.Order); err != nil {
+		return commerce.ReserveResult{}, err
+	}
+	return res, nil
+}
+
+// reserveBinding runs reserve.lua with the idempotency key and the indexes
+// (a single Redis only): the key is bound to r and the order reserved and
+// indexed in one step. When the key is bound to an earlier request already,
+// it returns that request's record and nothing else happened.
+func (s *Store) reserveBinding(ctx context.Context, r *commerce.ReserveRequest) (commerce.ReserveResult, *idemRecord, error) {
+	rec, err := json.Marshal(idemRecord{Hash: r.RequestHash, SaleID: r.SaleID, BuyerID: r.BuyerID, OrderID: r.OrderID})
+	if err != nil {
+		return commerce.ReserveResult{}, nil, internal("reserve", "%v", err)
+	}
+	keys, args := s.reserveArgs(r, r.OrderID)
+	keys = append(keys, s.k.idem(r.IdempotencyKey), s.k.orderSale(r.OrderID), s.k.buyerOrders(r.BuyerID))
+	args = append(args, rec, strconv.FormatInt(s.idemTTL.Milliseconds(), 10))
+	v, err := reserveScript.Run(ctx, s.c, keys, args...).Result()
+	if err != nil {
+		return commerce.ReserveResult{}, nil, fail("reserve", err)
+	}
+	if arr, ok := v.([]any); ok && len(arr) == 2 && arr[0] == "bound" {
+		raw, _ := arr[1].(string)
+		var bound idemRecord
+		if err := json.Unmarshal([]byte(raw), &bound); err != nil {
+			return commerce.ReserveResult{}, nil, internal("reserve", "idempotency record: %v", err)
+		}
+		return commerce.ReserveResult{}, &bound, nil
+	}
+	res, err := reserveResult(r.OrderID, v)
+	return res, nil, err
+}
+
+// reserveResult parses reserve.lua's reply about orderID.
+func reserveResult(orderID string, v any) (commerce.ReserveResult, error) {
 	rep, err := parseReply("reserve", v, 2)
 	if err != nil {
 		return commerce.ReserveResult{}, err
@@ -71,11 +142,6 @@ func (s *Store) Reserve(ctx context.Context, r commerce.ReserveRequest) (commerc
 	o, err := decodeOrder(rep.fields)
 	if err != nil {
 		return commerce.ReserveResult{}, internal("reserve", "order %s: %v", orderID, err)
-	}
-	// A replay indexes again: the call that made the order may have died
-	// before it did.
-	if err := s.indexOrder(ctx, o); err != nil {
-		return commerce.ReserveResult{}, err
 	}
 	return commerce.ReserveResult{Order: o, Replayed: rep.kind == "replay", StockLeft: int(rep.n), StockVersion: rep.ver}, nil
 }
@@ -100,7 +166,13 @@ func (s *Store) bindIdempotencyKey(ctx context.Context, r *commerce.ReserveReque
 	if err := json.Unmarshal([]byte(v), &bound); err != nil {
 		return "", internal("reserve", "idempotency record: %v", err)
 	}
-	if bound.Hash != mine.Hash || bound.SaleID != mine.SaleID || bound.BuyerID != mine.BuyerID {
+	return checkBinding(r, &bound)
+}
+
+// checkBinding returns the order id of the request a key is bound to, when
+// r is the same request; another hash, sale or buyer is EIDEMPOTENCY.
+func checkBinding(r *commerce.ReserveRequest, bound *idemRecord) (string, error) {
+	if bound.Hash != r.RequestHash || bound.SaleID != r.SaleID || bound.BuyerID != r.BuyerID {
 		return "", commerce.Errorf(commerce.EIDEMPOTENCY, "the idempotency key was used with another request")
 	}
 	return bound.OrderID, nil
@@ -241,28 +313,30 @@ func (s *Store) listOrders(ctx context.Context, index string, limit int, keysOf 
 	}
 }
 
-// SetPayment records the gateway's charge on a pending order; a final order
-// is ECONFLICT.
-func (s *Store) SetPayment(ctx context.Context, orderID string, p commerce.Payment) (commerce.Order, error) {
-	saleID, err := s.saleOf(ctx, orderID)
-	if err != nil {
-		return commerce.Order{}, err
+// SetPayment records the gateway's charge on the pending order o (as
+// Reserve returned it) with set_payment.lua, and returns o with it; a final
+// order is ECONFLICT. The sale names the order's key, and a pending order
+// changes in nothing but its payment, so this is one round trip that
+// neither looks the sale up nor reads the order back.
+func (s *Store) SetPayment(ctx context.Context, o commerce.Order, p commerce.Payment) (commerce.Order, error) {
+	if o.ID == "" || hasBrace(o.FlashSaleID) || hasBrace(o.ID) {
+		return commerce.Order{}, errNoOrder()
 	}
 	pay, err := json.Marshal(p)
 	if err != nil {
 		return commerce.Order{}, internal("set payment", "%v", err)
 	}
-	v, err := setPaymentScript.Run(ctx, s.c, []string{s.k.order(saleID, orderID)}, pay).Result()
+	v, err := setPaymentScript.Run(ctx, s.c, []string{s.k.order(o.FlashSaleID, o.ID)}, pay).Result()
 	if err != nil {
 		return commerce.Order{}, fail("set payment", err)
 	}
-	rep, err := parseReply("set payment", v, 2)
-	if err != nil {
+	if _, err := parseReply("set payment", v, 0); err != nil {
 		return commerce.Order{}, err
 	}
-	o, err := decodeOrder(rep.fields)
-	if err != nil {
-		return commerce.Order{}, internal("set payment", "%s: %v", orderID, err)
+	// As GetOrder would decode it: the payment's own copy.
+	o.Payment = commerce.Payment{}
+	if err := json.Unmarshal(pay, &o.Payment); err != nil {
+		return commerce.Order{}, internal("set payment", "%s: %v", o.ID, err)
 	}
 	return o, nil
 }

@@ -40,15 +40,18 @@
 //
 // A sale and its orders share the hash tag {s:S}, so on Redis Cluster they
 // sit in one slot and every script's keys are in that slot. An order id does
-// not name its sale, so P.order.{o:O} maps it there; GetOrder, SetPayment,
-// MarkPaid and Release read it first (one extra round trip) and then run on
-// the sale's slot. The indexes outside the sale's slot (P.order, P.buyer,
-// P.stream.{st:T}.sales, {P.sales}.open) cannot be written by the scripts;
-// they are written around them so that a node dying in between leaves
-// nothing that matters undone: a sale is listed and opened before it is
-// created (lists skip entries with no sale), an order is indexed right after
-// it is made, again on an idempotent replay, and again by DueReservations,
-// which finds pending orders through the sale's own due set. Ids of streams,
+// not name its sale, so P.order.{o:O} maps it there; GetOrder, MarkPaid and
+// Release read it first (one extra round trip) and then run on the sale's
+// slot; SetPayment is given the sale by its caller. The indexes outside the
+// sale's slot (P.order, P.buyer, P.stream.{st:T}.sales, {P.sales}.open)
+// cannot be written by the scripts on Cluster; they are written around them
+// so that a node dying in between leaves nothing that matters undone: a sale
+// is listed and opened before it is created (lists skip entries with no
+// sale), an order is indexed right after it is made, again on an idempotent
+// replay, and again by DueReservations, which finds pending orders through
+// the sale's own due set. On a single Redis, where slots do not matter,
+// reserve.lua also binds the idempotency key and writes the order's
+// indexes, so a checkout's reservation is one round trip. Ids of streams,
 // sales and orders may not contain '{' or '}', which would move or split
 // their hash tag.
 //
@@ -120,6 +123,10 @@ type Store struct {
 	idemTTL    time.Duration
 	orderTTL   time.Duration
 	closeGrace time.Duration
+	// single is true on one Redis server (or a Sentinel-managed master):
+	// a script may then touch keys of any slot, and Reserve binds, decides
+	// and indexes in one script.
+	single bool
 }
 
 // New returns a Store on client. It panics when opts.Prefix contains a brace.
@@ -139,9 +146,11 @@ func New(client redis.UniversalClient, opts Options) *Store {
 	if opts.CloseGrace <= 0 {
 		opts.CloseGrace = defaultCloseGrace
 	}
+	_, single := client.(*redis.Client)
 	return &Store{
 		c: client, k: keyspace{opts.Prefix},
 		idemTTL: opts.IdempotencyTTL, orderTTL: opts.OrderTTL, closeGrace: opts.CloseGrace,
+		single: single,
 	}
 }
 

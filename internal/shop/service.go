@@ -41,6 +41,15 @@ type Publisher interface {
 	Publish(ctx context.Context, channel string, data []byte, idempotencyKey string) error
 }
 
+// LowPriorityPublisher is a Publisher that can also publish at low
+// priority: a connection whose write queue is congested drops such a
+// publication before any other. The service publishes the room's purchase
+// ticker (order.placed) this way when its Publisher has the method, and at
+// normal priority otherwise.
+type LowPriorityPublisher interface {
+	PublishLowPriority(ctx context.Context, channel string, data []byte, idempotencyKey string) error
+}
+
 // Charger creates the gateway charge of an order.
 type Charger interface {
 	Name() string
@@ -74,6 +83,12 @@ type Config struct {
 	// of one sale; changes in between are coalesced (latest wins), and the
 	// change to zero is always sent at once. Zero means 250ms.
 	StockInterval time.Duration
+	// TickerInterval is the least time between two order.placed events of
+	// one sale from this node: the first purchase after a quiet interval is
+	// sent at once, the purchases after it are folded into one event (their
+	// orders and units added up, the newest buyer shown) sent when the
+	// interval ends, or up to a quarter of it later. Zero means 1s.
+	TickerInterval time.Duration
 	// SweepInterval is how often expired reservations are looked for. Zero means 1s.
 	SweepInterval time.Duration
 	// MaxQuantity bounds units per checkout. Zero means 10.
@@ -88,10 +103,20 @@ type Service struct {
 	store commerce.Store
 	log   *slog.Logger
 
+	// lowPub is the Publisher when it publishes at low priority, else nil.
+	lowPub LowPriorityPublisher
+
 	stockMu      sync.Mutex
 	stockPending map[string]pendingStock // by sale id, waiting for a flush
 	stockLast    map[string]time.Time
 	stockKick    chan struct{}
+
+	tickerMu      sync.Mutex
+	tickerPending map[string]*pendingTicker // by sale id, folded purchases
+	// tickerLast is when each sale's last order.placed went out; a sale
+	// quiet for a whole interval is dropped, and its next purchase goes out
+	// at once.
+	tickerLast map[string]time.Time
 
 	timersMu sync.Mutex
 	timers   map[*time.Timer]struct{}
@@ -118,6 +143,9 @@ func New(cfg Config) (*Service, error) {
 	if cfg.StockInterval <= 0 {
 		cfg.StockInterval = 250 * time.Millisecond
 	}
+	if cfg.TickerInterval <= 0 {
+		cfg.TickerInterval = time.Second
+	}
 	if cfg.SweepInterval <= 0 {
 		cfg.SweepInterval = time.Second
 	}
@@ -130,12 +158,15 @@ func New(cfg Config) (*Service, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
+	lowPub, _ := cfg.Publisher.(LowPriorityPublisher)
 	return &Service{
-		cfg: cfg, store: cfg.Store, log: cfg.Logger,
-		stockPending: make(map[string]pendingStock),
-		stockLast:    make(map[string]time.Time),
-		stockKick:    make(chan struct{}, 1),
-		timers:       make(map[*time.Timer]struct{}),
+		cfg: cfg, store: cfg.Store, log: cfg.Logger, lowPub: lowPub,
+		stockPending:  make(map[string]pendingStock),
+		stockLast:     make(map[string]time.Time),
+		stockKick:     make(chan struct{}, 1),
+		tickerPending: make(map[string]*pendingTicker),
+		tickerLast:    make(map[string]time.Time),
+		timers:        make(map[*time.Timer]struct{}),
 	}, nil
 }
 
@@ -144,24 +175,51 @@ func liveChannel(streamID string) string   { return "live:" + streamID }
 func studioChannel(streamID string) string { return "studio:" + streamID }
 func userChannel(userID string) string     { return "user:#" + userID }
 
-// emit publishes an event into channels. Realtime events are best effort
-// once the store decided: a failure is logged, never undoes the decision.
+// eventTimeout bounds the events of a decision, which go out even when the
+// caller has gone: the store has decided.
+const eventTimeout = 10 * time.Second
+
+// emit publishes an event into channels at normal priority. Realtime
+// events are best effort once the store decided: a failure is logged,
+// never undoes the decision.
 func (s *Service) emit(ctx context.Context, typ string, data any, idem string, channels ...string) {
+	s.emitPriority(ctx, typ, data, idem, false, channels...)
+}
+
+// emitPriority publishes an event into channels, at low priority when low
+// is set and the Publisher can. The channels are published to at the same
+// time: a publish is a round trip to the engine, and they do not depend on
+// each other. It returns when every publish has.
+func (s *Service) emitPriority(ctx context.Context, typ string, data any, idem string, low bool, channels ...string) {
 	ev, err := commerce.NewEvent(typ, s.cfg.Now(), data)
 	if err != nil {
 		s.log.Error("encode event", "type", typ, "err", err)
 		return
 	}
 	b, _ := json.Marshal(ev)
-	for _, ch := range channels {
+	publish := func(ch string) {
 		key := ""
 		if idem != "" {
 			key = idem + "@" + ch
 		}
-		if err := s.cfg.Publisher.Publish(ctx, ch, b, key); err != nil {
+		var err error
+		if low && s.lowPub != nil {
+			err = s.lowPub.PublishLowPriority(ctx, ch, b, key)
+		} else {
+			err = s.cfg.Publisher.Publish(ctx, ch, b, key)
+		}
+		if err != nil {
 			s.log.Warn("publish event", "type", typ, "channel", ch, "err", err)
 		}
 	}
+	var wg sync.WaitGroup
+	for _, ch := range channels[min(1, len(channels)):] {
+		wg.Go(func() { publish(ch) })
+	}
+	if len(channels) > 0 {
+		publish(channels[0])
+	}
+	wg.Wait()
 }
 
 func (s *Service) appendLog(ctx context.Context, typ string, o commerce.Order) {
@@ -481,9 +539,20 @@ func (s *Service) Checkout(ctx context.Context, a Actor, in CheckoutInput, idemK
 		return commerce.Order{}, false, err
 	}
 	s.stockChanged(o.FlashSaleID, o.StreamID, res.StockLeft, res.StockVersion)
-	s.emit(ctx, commerce.EventOrderPlaced, placedTicker(o), "", liveChannel(o.StreamID))
-	s.emit(ctx, commerce.EventOrderCreated, o, "order.created:"+o.ID, userChannel(o.BuyerID), studioChannel(o.StreamID))
-	s.appendLog(ctx, commerce.EventOrderCreated, o)
+	// The order is made: its events go out even if the buyer hangs up now.
+	// They do not depend on each other, so they go out together, and the
+	// checkout waits for one round trip to the engine instead of one each.
+	ectx, cancel := context.WithTimeout(context.WithoutCancel(ctx), eventTimeout)
+	defer cancel()
+	var wg sync.WaitGroup
+	if t, now := s.placed(o); now {
+		wg.Go(func() { s.emitTicker(ectx, t) })
+	}
+	if s.cfg.Log != nil {
+		wg.Go(func() { s.appendLog(ectx, commerce.EventOrderCreated, o) })
+	}
+	s.emit(ectx, commerce.EventOrderCreated, o, "order.created:"+o.ID, userChannel(o.BuyerID), studioChannel(o.StreamID))
+	wg.Wait()
 	return o, true, nil
 }
 
@@ -496,16 +565,7 @@ func (s *Service) charge(ctx context.Context, o commerce.Order) (commerce.Order,
 		}
 		return o, err
 	}
-	return s.store.SetPayment(ctx, o.ID, p)
-}
-
-// placedTicker is the room's view of a purchase: no buyer id, a masked name.
-func placedTicker(o commerce.Order) map[string]any {
-	return map[string]any{
-		"flash_sale_id": o.FlashSaleID,
-		"quantity":      o.Quantity,
-		"buyer":         MaskName(o.BuyerName),
-	}
+	return s.store.SetPayment(ctx, o, p)
 }
 
 // MaskName shows a buyer to the room without naming them: "Budi Santoso"
@@ -606,18 +666,24 @@ func (s *Service) SweepExpired(ctx context.Context) (int, error) {
 }
 
 // Run sweeps expired reservations and due sale starts and ends, and flushes
-// coalesced stock events until ctx is done, then stops the sale timers.
+// coalesced stock events and folded purchase tickers until ctx is done;
+// then it flushes what is pending and stops the sale timers.
 func (s *Service) Run(ctx context.Context) {
 	sweep := time.NewTicker(s.cfg.SweepInterval)
 	defer sweep.Stop()
 	flush := time.NewTicker(s.cfg.StockInterval / 2)
 	defer flush.Stop()
+	ticker := time.NewTicker(max(s.cfg.TickerInterval/4, time.Millisecond))
+	defer ticker.Stop()
 	defer s.stopTimers()
 	for {
 		select {
 		case <-ctx.Done():
 			s.flushStock(context.Background(), true)
+			s.flushTicker(context.Background(), true)
 			return
+		case <-ticker.C:
+			s.flushTicker(ctx, false)
 		case <-sweep.C:
 			if _, err := s.SweepExpired(ctx); err != nil && ctx.Err() == nil {
 				s.log.Warn("sweep expired reservations", "err", err)

@@ -22,6 +22,8 @@ import (
 type published struct {
 	node, channel, key string
 	ev                 commerce.Event
+	// low is set for a publication at low priority.
+	low bool
 }
 
 // hubLog is the order in which publications reach the hub, across nodes.
@@ -75,6 +77,14 @@ func (p *publisher) release() {
 }
 
 func (p *publisher) Publish(ctx context.Context, channel string, data []byte, key string) error {
+	return p.publish(channel, data, key, false)
+}
+
+func (p *publisher) PublishLowPriority(ctx context.Context, channel string, data []byte, key string) error {
+	return p.publish(channel, data, key, true)
+}
+
+func (p *publisher) publish(channel string, data []byte, key string, low bool) error {
 	var ev commerce.Event
 	if err := json.Unmarshal(data, &ev); err != nil {
 		return err
@@ -87,7 +97,7 @@ func (p *publisher) Publish(ctx context.Context, channel string, data []byte, ke
 			<-p.free
 		}
 	}
-	p.log.add(published{node: p.node, channel: channel, key: key, ev: ev})
+	p.log.add(published{node: p.node, channel: channel, key: key, ev: ev, low: low})
 	return nil
 }
 

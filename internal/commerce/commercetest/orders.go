@@ -13,7 +13,7 @@ func testSetPayment(t *testing.T, st commerce.Store) {
 	res := f.reserve(t, "buyer1", "ord_1", 1)
 	exp := T0.Add(15 * time.Minute)
 	p := commerce.Payment{Gateway: "midtrans", Reference: "ch_1", RedirectURL: "https://pay.example/ch_1", Token: "tok", Status: "pending", ExpiresAt: &exp}
-	got, err := st.SetPayment(ctx(t), "ord_1", p)
+	got, err := st.SetPayment(ctx(t), res.Order, p)
 	must(t, err)
 	want := res.Order
 	want.Payment = p
@@ -22,11 +22,18 @@ func testSetPayment(t *testing.T, st commerce.Store) {
 	must(t, err)
 	sameOrder(t, again, want)
 
-	_, err = st.SetPayment(ctx(t), "ord_none", p)
+	none := res.Order
+	none.ID = "ord_none"
+	_, err = st.SetPayment(ctx(t), none, p)
+	wantCode(t, err, commerce.ENOTFOUND)
+	// The order exists, but not in the sale named: not found either.
+	other := res.Order
+	other.FlashSaleID = "fs_other"
+	_, err = st.SetPayment(ctx(t), other, p)
 	wantCode(t, err, commerce.ENOTFOUND)
 	_, err = st.Release(ctx(t), "ord_1", commerce.OrderExpired, T0.Add(11*time.Minute))
 	must(t, err)
-	_, err = st.SetPayment(ctx(t), "ord_1", p)
+	_, err = st.SetPayment(ctx(t), res.Order, p)
 	wantCode(t, err, commerce.ECONFLICT)
 }
 

@@ -24,22 +24,64 @@
 --          it as made, not as a replay or a conflict
 -- ARGV[9]  how long the order is kept, ms
 --
+-- On a single Redis (not Cluster, where these keys sit in other slots) the
+-- caller may add three keys and two arguments, so that binding the
+-- idempotency key, the decision and the order's indexes are one round trip
+-- instead of three:
+--
+-- KEYS[6]  the idempotency key's record (what idempotency.lua binds)
+-- KEYS[7]  string: the order's sale id (P.order.{o:O})
+-- KEYS[8]  sorted set: the buyer's order ids -> created, Unix ms
+-- ARGV[10] this request's idempotency record, JSON {"h", "s", "b", "o"},
+--          with "o" = ARGV[1]
+-- ARGV[11] how long the record lives, ms
+--
+-- The record is bound first, as idempotency.lua does. When the key is
+-- already bound to another order id, nothing else happens and the script
+-- returns {"bound", record}: the caller checks the record and reserves that
+-- order id with the five keys. After a reservation (or a replay) the two
+-- indexes are written as the caller would write them.
+--
 -- Returns {"ok" | "replay", stock left, stock version, field, value, ...}
--- with the order, or {"err", code, message}. A reservation increments the
--- sale's stock version with the stock, so the two always go together. The amount is the stored price times the
--- quantity: the caller never names a price.
+-- with the order, {"bound", record} (with KEYS[6] only), or {"err", code,
+-- message}. A reservation increments the sale's stock version with the
+-- stock, so the two always go together. The amount is the stored price
+-- times the quantity: the caller never names a price.
 
-local s = redis.call("hmget", KEYS[1], "price", "limit", "starts", "ends", "stock", "ended", "closed", "id", "stream", "host")
+if KEYS[6] then
+  local bound = redis.call("get", KEYS[6])
+  if not bound then
+    redis.call("set", KEYS[6], ARGV[10], "px", ARGV[11])
+  elseif cjson.decode(bound)["o"] ~= ARGV[1] then
+    -- Bound by an earlier request (a record with this call's own, random,
+    -- order id is this call's, run again by a client retry).
+    return {"bound", bound}
+  end
+end
+
+local s = redis.call("hmget", KEYS[1], "price", "limit", "starts", "ends", "stock", "ended", "closed", "id", "stream", "host", "sver")
 if not s[1] then
   return {"err", "not_found", "no such flash sale"}
 end
 local stock = tonumber(s[5])
-local ver = tonumber(redis.call("hget", KEYS[1], "sver") or "0")
+local ver = tonumber(s[11] or "0")
 
 local function reply(kind)
   local r = {kind, stock, ver}
   for _, v in ipairs(redis.call("hgetall", KEYS[5])) do
     r[#r + 1] = v
+  end
+  if KEYS[6] then
+    -- The indexes outside the sale, as Store.indexOrder writes them. An
+    -- order this call made was created at ARGV[5].
+    local created_ms = tonumber(ARGV[5])
+    if kind == "replay" then
+      created_ms = tonumber(redis.call("hget", KEYS[5], "created"))
+    end
+    redis.call("set", KEYS[7], s[8], "nx", "px", ARGV[9])
+    redis.call("zadd", KEYS[8], "nx", created_ms, ARGV[1])
+    redis.call("zremrangebyscore", KEYS[8], "-inf", string.format("(%d", created_ms - tonumber(ARGV[9])))
+    redis.call("pexpire", KEYS[8], ARGV[9])
   end
   return r
 end

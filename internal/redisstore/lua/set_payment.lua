@@ -4,8 +4,9 @@
 --
 -- ARGV[1]  payment, JSON
 --
--- Returns {"ok", 0, 0, field, value, ...} with the order, or {"err", code,
--- message}: the shape of the other order scripts' replies.
+-- Returns {"ok"}, or {"err", code, message}: the shape of the other
+-- scripts' replies. The caller has the order (Reserve returned it) and a
+-- pending order changes in nothing else, so the order is not read back.
 
 local st = redis.call("hget", KEYS[1], "status")
 if not st then
@@ -15,8 +16,4 @@ if st ~= "pending_payment" then
   return {"err", "conflict", "the order is " .. st}
 end
 redis.call("hset", KEYS[1], "pay", ARGV[1])
-local r = {"ok", 0, 0}
-for _, v in ipairs(redis.call("hgetall", KEYS[1])) do
-  r[#r + 1] = v
-end
-return r
+return {"ok"}

@@ -93,9 +93,13 @@ function onRoom(ev) {
       if (sale.state !== 'ended' && sale.state !== 'scheduled') sale.state = d.stock_left > 0 ? 'live' : 'sold_out';
       renderSale();
       break;
-    case 'order.placed':
-      chatLine(`${d.buyer} bought ${d.quantity}`, 'system');
+    case 'order.placed': {
+      // Purchases of a sale within a second come folded into one event.
+      const orders = d.orders || 1;
+      const units = `${d.quantity} ${d.quantity === 1 ? 'unit' : 'units'}`;
+      chatLine(orders > 1 ? `${orders} people bought ${units} (the latest: ${d.buyer})` : `${d.buyer} bought ${units}`, 'system');
       break;
+    }
     case 'chat.message':
       chatLine(d.text, d.role === 'host' ? 'host' : '', d.name || d.user_id, d.id);
       break;
