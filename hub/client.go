@@ -189,10 +189,20 @@ func (c *Client) heartbeat() {
 	auth := c.authenticated
 	c.pingTimer.Reset(n.cfg.PingInterval)
 	c.mu.Unlock()
-	if auth && c.queue.push(c.enc.pingFrame()) {
-		if c.awaitingPong.CompareAndSwap(false, true) {
-			c.pongTimer.Reset(n.cfg.PongTimeout)
+	if !auth {
+		return
+	}
+	// The pong is awaited before the ping is queued: a writer may send the
+	// ping at once, and its pong must not come before the wait began.
+	first := c.awaitingPong.CompareAndSwap(false, true)
+	if !c.queue.push(c.enc.pingFrame()) {
+		if first {
+			c.awaitingPong.Store(false)
 		}
+		return
+	}
+	if first {
+		c.pongTimer.Reset(n.cfg.PongTimeout)
 	}
 }
 
