@@ -252,8 +252,13 @@ var (
 
 // serverBinary builds cmd/livehub once per test binary (with -race when
 // this test runs with it).
-func serverBinary(t *testing.T) string {
+func serverBinary(t testing.TB) string {
 	t.Helper()
+	// A prebuilt server, so that benchmarks of two versions of the tool
+	// run against the very same one.
+	if bin := os.Getenv("LIVEHUB_BENCH_SERVER_BIN"); bin != "" {
+		return bin
+	}
 	buildOnce.Do(func() {
 		buildDir, buildErr = os.MkdirTemp("", "livehub-bench-test-")
 		if buildErr != nil {
@@ -302,7 +307,7 @@ type server struct {
 
 // startServer runs a livehub on the memory engine on a free loopback port
 // and stops it with SIGTERM when the test ends.
-func startServer(t *testing.T) *server {
+func startServer(t testing.TB) *server {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("runs a livehub server: skipped with -short")
@@ -360,7 +365,7 @@ func startServer(t *testing.T) *server {
 
 // stop sends SIGTERM, kills a server still running ten seconds later, and
 // fails the test on a data race the server reported.
-func (s *server) stop(t *testing.T) {
+func (s *server) stop(t testing.TB) {
 	select {
 	case <-s.done:
 	default:

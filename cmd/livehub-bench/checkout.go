@@ -6,8 +6,10 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"strconv"
 	"strings"
@@ -75,7 +77,8 @@ func (e *statusError) Error() string {
 	return fmt.Sprintf("HTTP %d %s: %s", e.Status, e.Code, e.Detail)
 }
 
-// checkoutReport is how the checkout burst went.
+// checkoutReport is how the checkout burst, or the sustained checkouts,
+// went.
 type checkoutReport struct {
 	StreamID     string         `json:"stream_id"`
 	FlashSaleID  string         `json:"flash_sale_id"`
@@ -104,6 +107,17 @@ type checkoutReport struct {
 	// StockLatency is, over every viewer and every flash_sale.stock event,
 	// the time from the event's "at" to its arrival.
 	StockLatency latencySummary `json:"stock_event_latency"`
+
+	// Sustained checkouts (-sustain-rate): TargetRate a second were
+	// scheduled for TargetSeconds, each by a new buyer; Latency counts from
+	// each checkout's scheduled start, so time spent waiting for one of the
+	// MaxInFlight connections is in it. LateStarts of them started more
+	// than lateStart after their time; MaxLagMS is the latest start.
+	TargetRate    float64 `json:"target_rate,omitempty"`
+	TargetSeconds float64 `json:"target_seconds,omitempty"`
+	MaxInFlight   int     `json:"max_in_flight,omitempty"`
+	LateStarts    int     `json:"late_starts,omitempty"`
+	MaxLagMS      float64 `json:"max_lag_ms,omitempty"`
 }
 
 // isStockZero reports whether a room publication is flash_sale.stock with
@@ -140,11 +154,21 @@ func stockEventTime(data []byte) (int64, bool) {
 }
 
 // runCheckout plays a host who opens a stream and a flash sale, viewers who
-// watch the room and buyers who all check out at once.
+// watch the room and buyers who all check out at once or, with
+// -sustain-rate, one after another at that rate.
 func runCheckout(ctx context.Context, cfg Config, logw io.Writer, rep *Report) error {
 	signer, err := auth.NewSigner(auth.SignerConfig{Secret: []byte(cfg.Secret)})
 	if err != nil {
 		return err
+	}
+	sustained := cfg.SustainRate > 0
+	units, limit, buyers := cfg.Units, cfg.PerUserLimit, cfg.Buyers
+	if sustained {
+		if units, limit, buyers, err = sustainedSale(ctx, cfg); err != nil {
+			return err
+		}
+	} else if cfg.SustainRate < 0 {
+		return errors.New("-sustain-rate must not be negative")
 	}
 	ttl := cfg.Timeout + time.Hour
 	runID := randomID()
@@ -185,8 +209,8 @@ func runCheckout(ctx context.Context, cfg Config, logw io.Writer, rep *Report) e
 	saleIn := map[string]any{
 		"product":           map[string]string{"id": "bench-sku", "name": "Bench item"},
 		"price":             10000,
-		"quantity":          cfg.Units,
-		"per_user_limit":    cfg.PerUserLimit,
+		"quantity":          units,
+		"per_user_limit":    limit,
 		"countdown_seconds": 0,
 		"duration_seconds":  3600,
 	}
@@ -195,7 +219,7 @@ func runCheckout(ctx context.Context, cfg Config, logw io.Writer, rep *Report) e
 	}
 
 	// Tokens first, so the burst measures checkouts, not signing.
-	tokens := make([]string, cfg.Buyers)
+	tokens := make([]string, buyers)
 	for i := range tokens {
 		tokens[i], err = signer.Mint(auth.Claims{
 			Subject: fmt.Sprintf("bench-buyer-%s-%d", runID, i),
@@ -206,17 +230,27 @@ func runCheckout(ctx context.Context, cfg Config, logw io.Writer, rep *Report) e
 			return err
 		}
 	}
+	cr := &checkoutReport{
+		StreamID: stream.ID, FlashSaleID: sale.ID, Units: units, PerUserLimit: limit,
+		Buyers: buyers, Requests: buyers * cfg.Attempts, OtherDetail: map[string]int{},
+	}
+	body := map[string]any{"flash_sale_id": sale.ID, "quantity": cfg.Quantity}
+	if sustained {
+		fmt.Fprintf(logw, "flash sale %s: %d units; %d checkouts at %g/s for %s, at most %d in flight\n",
+			sale.ID, units, buyers, cfg.SustainRate, cfg.Duration, cfg.BuyerConns)
+		ph := rep.startPhase()
+		runSustained(ctx, cfg, shop.base, clients, tokens, runID, body, cr)
+		rep.Checkout = cr
+		fmt.Fprintf(logw, "sustained: %d of %d checkouts started more than %s late (the latest %.1fms)\n",
+			cr.LateStarts, cr.Requests, lateStart, cr.MaxLagMS)
+		return finishCheckout(ctx, fleets, rep, ph, time.Second, time.Time{}, "sustained checkouts", "sustained checkouts and their events")
+	}
 	fmt.Fprintf(logw, "flash sale %s: %d units; %d buyers × %d checkouts\n", sale.ID, cfg.Units, cfg.Buyers, cfg.Attempts)
 
-	cr := &checkoutReport{
-		StreamID: stream.ID, FlashSaleID: sale.ID, Units: cfg.Units, PerUserLimit: cfg.PerUserLimit,
-		Buyers: cfg.Buyers, Requests: cfg.Buyers * cfg.Attempts, OtherDetail: map[string]int{},
-	}
 	lat := newHistogram()
 	var mu sync.Mutex
 	gate := make(chan struct{})
 	var wg sync.WaitGroup
-	body := map[string]any{"flash_sale_id": sale.ID, "quantity": cfg.Quantity}
 	for i := 0; i < cfg.Buyers; i++ {
 		for a := 0; a < cfg.Attempts; a++ {
 			wg.Add(1)
@@ -256,30 +290,135 @@ func runCheckout(ctx context.Context, cfg Config, logw io.Writer, rep *Report) e
 	}
 	rep.Checkout = cr
 
-	if len(fleets) > 0 {
-		// Short of a sell-out no stock_left 0 is coming: do not wait for it.
-		drain := cfg.Drain
-		if cr.Sold < cr.Units {
-			drain = 0
-		}
-		if err := settleFleets(ctx, fleets, drain); err != nil {
-			return err
-		}
-		rep.endPhase(ph, "checkout burst and its events")
-		res, err := finishFleets(ctx, fleets, rep)
-		if err != nil {
-			return err
-		}
-		cr.Viewers = res.Connect.Connected
-		cr.ViewersSawZero = res.SawZero
-		cr.StockLatency = res.Latency.summary()
-		if res.SawZeroLastNS > 0 {
-			cr.StockZeroSeconds = time.Duration(res.SawZeroLastNS - start.UnixNano()).Seconds()
-		}
-	} else {
-		rep.endPhase(ph, "checkout burst")
+	// Short of a sell-out no stock_left 0 is coming: do not wait for it.
+	drain := cfg.Drain
+	if cr.Sold < cr.Units {
+		drain = 0
+	}
+	return finishCheckout(ctx, fleets, rep, ph, drain, start, "checkout burst", "checkout burst and its events")
+}
+
+// finishCheckout ends the phase ph of the checkouts, named alone without
+// viewers and withEvents with them: it waits up to drain for the viewers'
+// last stock events and adds what they saw to the checkout report. start
+// is when the checkouts began, for the time to stock 0 (zero: not
+// measured).
+func finishCheckout(ctx context.Context, fleets []fleetRunner, rep *Report, ph phase, drain time.Duration, start time.Time, alone, withEvents string) error {
+	cr := rep.Checkout
+	if len(fleets) == 0 {
+		rep.endPhase(ph, alone)
+		return nil
+	}
+	if err := settleFleets(ctx, fleets, drain); err != nil {
+		return err
+	}
+	rep.endPhase(ph, withEvents)
+	res, err := finishFleets(ctx, fleets, rep)
+	if err != nil {
+		return err
+	}
+	cr.Viewers = res.Connect.Connected
+	cr.ViewersSawZero = res.SawZero
+	cr.StockLatency = res.Latency.summary()
+	if res.SawZeroLastNS > 0 && !start.IsZero() {
+		cr.StockZeroSeconds = time.Duration(res.SawZeroLastNS - start.UnixNano()).Seconds()
 	}
 	return nil
+}
+
+// lateStart is how late a sustained checkout may start before it counts
+// as late.
+const lateStart = 10 * time.Millisecond
+
+// sustainedSale shapes the sale of sustained checkouts: a buyer per
+// checkout, and units for every one of them, so that no answer is sold out
+// or over the limit unless the server is wrong.
+func sustainedSale(ctx context.Context, cfg Config) (units, limit, buyers int, err error) {
+	total := int(math.Ceil(cfg.SustainRate * cfg.Duration.Seconds()))
+	if total < 1 {
+		return 0, 0, 0, errors.New("-sustain-rate × -duration is less than one checkout")
+	}
+	units = max(cfg.Units, total*cfg.Quantity)
+	if units > maxSaleUnits {
+		return 0, 0, 0, fmt.Errorf("-sustain-rate × -duration × -quantity needs %d units; a sale holds at most %d", units, maxSaleUnits)
+	}
+	if dl, ok := ctx.Deadline(); ok && time.Until(dl) < cfg.Duration+time.Minute {
+		return 0, 0, 0, fmt.Errorf("-duration %s does not fit in -timeout (%s left); raise -timeout", cfg.Duration, time.Until(dl).Round(time.Second))
+	}
+	return units, max(cfg.PerUserLimit, cfg.Quantity), total, nil
+}
+
+// maxSaleUnits is the most units the server accepts for one sale.
+const maxSaleUnits = 1_000_000
+
+// runSustained sends one checkout per token, the i-th at start +
+// i/SustainRate, each by its own buyer: open loop, so a slow answer does
+// not delay the next request, with at most BuyerConns in flight. When none
+// is free the schedule waits, and the latency of each checkout counts from
+// its scheduled start, so the wait is measured rather than hidden. It fills
+// cr with the answers.
+func runSustained(ctx context.Context, cfg Config, base string, clients []*http.Client, tokens []string, runID string, body any, cr *checkoutReport) {
+	cr.TargetRate, cr.TargetSeconds, cr.MaxInFlight = cfg.SustainRate, cfg.Duration.Seconds(), cfg.BuyerConns
+	lat := newHistogram()
+	slots := make(chan struct{}, cfg.BuyerConns)
+	var (
+		mu   sync.Mutex
+		wg   sync.WaitGroup
+		sent int
+		lag  time.Duration
+	)
+	start := time.Now()
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+schedule:
+	for i := range tokens {
+		at := start.Add(time.Duration(float64(i) / cfg.SustainRate * float64(time.Second)))
+		if d := time.Until(at); d > 0 {
+			timer.Reset(d)
+			select {
+			case <-timer.C:
+			case <-ctx.Done():
+				break schedule
+			}
+		}
+		select {
+		case slots <- struct{}{}:
+		case <-ctx.Done():
+			break schedule
+		}
+		if l := time.Since(at); l > lateStart {
+			cr.LateStarts++
+			lag = max(lag, l)
+		}
+		sent++
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-slots }()
+			rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+			defer cancel()
+			var order struct {
+				Quantity int `json:"quantity"`
+			}
+			c := shopClient{base: base, client: clients[i%len(clients)]}
+			status, err := c.call(rctx, "/v1/checkout", tokens[i], fmt.Sprintf("bench-%s-%d", runID, i), body, &order)
+			lat.Record(time.Since(at))
+			mu.Lock()
+			defer mu.Unlock()
+			cr.classify(status, order.Quantity, err)
+		}()
+	}
+	wg.Wait()
+	took := time.Since(start)
+	cr.Requests = sent
+	cr.Seconds = took.Seconds()
+	cr.PerSecond = float64(sent) / took.Seconds()
+	cr.Latency = lat.Snapshot().summary()
+	cr.MaxLagMS = float64(lag.Microseconds()) / 1000
+	cr.Oversold = max(0, cr.Sold-cr.Units)
+	if len(cr.OtherDetail) == 0 {
+		cr.OtherDetail = nil
+	}
 }
 
 // classify counts one checkout answer.

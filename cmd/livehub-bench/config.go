@@ -77,6 +77,11 @@ type Config struct {
 	Attempts     int
 	// BuyerConns bounds the HTTP connections of the buyers. Zero means 512.
 	BuyerConns int
+	// SustainRate, when positive, replaces checkout mode's burst: a new
+	// buyer's checkout starts every 1/SustainRate s for Duration, whether
+	// the earlier ones finished or not (at most BuyerConns in flight), on
+	// a sale with a unit for each.
+	SustainRate float64
 
 	// Soak mode: -clients watchers, Chatters publishing ChatRate chat
 	// messages a second in all, Churn clients coming and going,
@@ -106,6 +111,16 @@ type Config struct {
 	// Quick makes suite mode smaller, for tests.
 	Quick bool
 
+	// Nodes is how many livehub nodes -spawn-server starts, all on the one
+	// redis-server of -spawn-redis. URLs are the WebSocket URLs of several
+	// nodes (set by -urls, or by spawn for its nodes): client g connects to
+	// URLs[g % len(URLs)], and publications go through API alone, so they
+	// reach the other nodes' clients only through the engine. ServerPIDs
+	// are the nodes' processes, the first being ServerPID.
+	Nodes      int
+	URLs       []string
+	ServerPIDs []int
+
 	// workerCommand starts a worker; nil means this executable with -worker.
 	workerCommand []string
 	// redis is the redis-server the tool started, if any; engine names the
@@ -114,6 +129,8 @@ type Config struct {
 	engine string
 	// args is the command line, for reports.
 	args []string
+	// notes say what normalize changed to fit the machine.
+	notes []string
 }
 
 // parseFlags reads the command line. worker reports a -worker invocation.
@@ -148,6 +165,7 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (cf
 	fs.IntVar(&cfg.Quantity, "quantity", 1, "checkout: units per checkout")
 	fs.IntVar(&cfg.Attempts, "attempts", 1, "checkout: checkouts per buyer, each with its own Idempotency-Key")
 	fs.IntVar(&cfg.BuyerConns, "buyer-conns", 512, "checkout: HTTP connections of the buyers")
+	fs.Float64Var(&cfg.SustainRate, "sustain-rate", 0, "checkout: instead of the burst, start this many checkouts a second for -duration, open loop (at most -buyer-conns in flight), each by a new buyer, on a sale with enough units (0: the burst)")
 	fs.DurationVar(&cfg.Interval, "interval", 10*time.Second, "soak: time between two report rows")
 	fs.IntVar(&cfg.Chatters, "chatters", 5, "soak: connections publishing numbered chat messages")
 	fs.Float64Var(&cfg.ChatRate, "chat-rate", 10, "soak: chat messages per second in all")
@@ -162,6 +180,8 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (cf
 	fs.IntVar(&cfg.Events, "events", 2000, "bytes: room events to replay")
 	fs.StringVar(&cfg.Variants, "variants", "", "bytes: encodings to replay, comma-separated (json, json+deflate, json+deflate-takeover, protobuf, protobuf+deflate, json+delta, protobuf+delta); empty: all but json+deflate-takeover")
 	fs.BoolVar(&cfg.Quick, "quick", false, "suite: a small set (for tests)")
+	fs.IntVar(&cfg.Nodes, "nodes", 1, "livehub nodes -spawn-server starts on the redis-server of -spawn-redis; clients are spread over them, publications go through the first")
+	urls := fs.String("urls", "", "comma-separated WebSocket URLs of several nodes to spread the clients over (publications go through -api)")
 	fs.BoolVar(&worker, "worker", false, "run as a worker of a parent livehub-bench (commands on stdin, JSON on stdout)")
 	// "livehub-bench soak -duration 10m" is "-mode soak -duration 10m".
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
@@ -174,6 +194,7 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (cf
 		return cfg, false, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
 	cfg.Sources = splitList(*sources)
+	cfg.URLs = splitList(*urls)
 	cfg.args = args
 	if cfg.APIKey == "" {
 		cfg.APIKey = getenv("LIVEHUB_API_KEY")
@@ -270,6 +291,12 @@ func (c *Config) normalize() error {
 		if bitsTotal := float64(c.Clients) * float64(c.Count/c.Rooms+1); bitsTotal/8 > 512<<20 {
 			return fmt.Errorf("-clients × -count / -rooms needs %.0f MiB of sequence bitmaps; the limit is 512 MiB", bitsTotal/8/(1<<20))
 		}
+	}
+	if c.Nodes > 1 && c.SpawnServer == "" {
+		return errors.New("-nodes starts nodes: give -spawn-server (and -spawn-redis), or -urls for nodes started elsewhere")
+	}
+	if err := c.fitScale(); err != nil {
+		return err
 	}
 	if c.Workers > c.Clients && c.Clients > 0 {
 		c.Workers = c.Clients

@@ -10,6 +10,7 @@ import (
 // from that address, with up to conns connections to a host (zero: no
 // limit). Client i uses source i % len, for WebSocket dials and REST calls
 // alike; an upgraded WebSocket leaves the transport's pool and its count.
+// On Linux the local port is picked per destination (dialControl).
 func sourceClients(sources []string, conns int) []*http.Client {
 	out := make([]*http.Client, len(sources))
 	for i, s := range sources {
@@ -17,6 +18,7 @@ func sourceClients(sources []string, conns int) []*http.Client {
 			LocalAddr: &net.TCPAddr{IP: net.ParseIP(s)},
 			Timeout:   10 * time.Second,
 			KeepAlive: 30 * time.Second,
+			Control:   dialControl,
 		}
 		out[i] = &http.Client{Transport: &http.Transport{
 			DialContext:         d.DialContext,

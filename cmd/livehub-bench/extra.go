@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -17,9 +18,14 @@ import (
 var spawnLimitsOff = []string{"LIVEHUB_CHECKOUT_USER_LIMIT=0", "LIVEHUB_CHECKOUT_IP_LIMIT=0",
 	"LIVEHUB_WS_MAX_CONNS_PER_IP=0", "LIVEHUB_WS_CONNECT_IP_LIMIT=0", "LIVEHUB_MAX_CONNS_PER_USER=0"}
 
-// spawn starts the livehub of -spawn-server (and its redis-server with
-// -spawn-redis) and points cfg at it. extra are more LIVEHUB_* settings.
+// spawn starts the livehub of -spawn-server (-nodes of them, sharing their
+// secrets) and, with -spawn-redis, the redis-server they share, and points
+// cfg at them. extra are more LIVEHUB_* settings. The returned function
+// stops them all; on an error nothing is left running.
 func spawn(ctx context.Context, cfg *Config, logw io.Writer, extra ...string) (func(), error) {
+	if cfg.Nodes > 1 && !cfg.SpawnRedis {
+		return nil, fmt.Errorf("-nodes %d share publications through Redis: give -spawn-redis", cfg.Nodes)
+	}
 	var rp *redisProc
 	cfg.engine = "memory"
 	if cfg.SpawnRedis {
@@ -32,21 +38,48 @@ func spawn(ctx context.Context, cfg *Config, logw io.Writer, extra ...string) (f
 		cfg.redis = rp
 		fmt.Fprintf(logw, "redis-server (pid %d) on %s\n", rp.PID(), rp.sock)
 	}
-	sp, err := startServerProc(ctx, cfg.SpawnServer, extra...)
-	if err != nil {
+	var nodes []*serverProc
+	stop := func() {
+		var wg sync.WaitGroup
+		for _, n := range nodes {
+			wg.Go(n.stop)
+		}
+		wg.Wait()
+		// The nodes log warnings only: show what they said.
+		for _, n := range nodes {
+			if log := lastLines(n.log.String(), 10); log != "" {
+				fmt.Fprintf(logw, "livehub (pid %d) logged, last lines:\n%s\n", n.pid(), log)
+			}
+		}
 		if rp != nil {
 			rp.stop()
 		}
-		return nil, err
 	}
-	sp.apply(cfg)
-	fmt.Fprintf(logw, "livehub (pid %d) on %s, %s engine\n", sp.pid(), sp.addr, cfg.engine)
-	return func() {
-		sp.stop()
-		if rp != nil {
-			rp.stop()
+	secret, apiKey := randomHex(16), randomHex(16)
+	for range max(1, cfg.Nodes) {
+		sp, err := startServerProc(ctx, cfg.SpawnServer, secret, apiKey, extra...)
+		if err != nil {
+			stop()
+			return nil, err
 		}
-	}, nil
+		nodes = append(nodes, sp)
+		fmt.Fprintf(logw, "livehub (pid %d) on %s, %s engine\n", sp.pid(), sp.addr, cfg.engine)
+	}
+	if len(nodes) > 1 {
+		applyNodes(cfg, nodes)
+	} else {
+		nodes[0].apply(cfg)
+	}
+	return stop, nil
+}
+
+// lastLines is the last n lines of s.
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.TrimSpace(strings.Join(lines, "\n"))
 }
 
 // runExtra runs soak, bytes and suite modes; it returns the exit status.

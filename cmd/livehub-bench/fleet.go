@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/centrifugal/protocol"
+	"github.com/coder/websocket"
 
 	"github.com/livehub/livehub/internal/auth"
 	"github.com/livehub/livehub/internal/protoclient"
@@ -30,9 +32,6 @@ const (
 const (
 	// attemptTimeout bounds one dial, connect and subscribe.
 	attemptTimeout = 30 * time.Second
-	// pushBuffer is the pushes a client may have unread; small, as ten
-	// thousand clients each hold one.
-	pushBuffer = 256
 	// maxErrorSamples is how many distinct errors a report keeps.
 	maxErrorSamples = 5
 )
@@ -40,8 +39,11 @@ const (
 // fleetSpec is a share of a run's clients: what is needed to connect them
 // and to judge what they receive. Workers get it as JSON.
 type fleetSpec struct {
-	Kind    string   `json:"kind"`
-	URL     string   `json:"url"`
+	Kind string `json:"kind"`
+	URL  string `json:"url"`
+	// URLs, when set, are the WebSocket URLs of several nodes: client g
+	// connects to URLs[g % len(URLs)] instead of URL.
+	URLs    []string `json:"urls,omitempty"`
 	Secret  string   `json:"secret,omitempty"`
 	Token   string   `json:"token,omitempty"`
 	Sources []string `json:"sources"`
@@ -55,6 +57,11 @@ type fleetSpec struct {
 	Count           int           `json:"count"`
 	DialConcurrency int           `json:"dial_concurrency"`
 	Timeout         time.Duration `json:"timeout"`
+	// Procs, in a worker, is its GOMAXPROCS: the cores over the workers,
+	// so that workers sharing the cores do not each keep threads spinning
+	// for work and waking one another (zero leaves Go's default, and so
+	// does a GOMAXPROCS variable).
+	Procs int `json:"procs,omitempty"`
 }
 
 // expectedFor is how many publications go to channel slot.
@@ -66,13 +73,25 @@ func (s *fleetSpec) expectedFor(slot int) int {
 	return (s.Count - slot + r - 1) / r
 }
 
+// urlOf is the WebSocket URL of run-wide client g and its index in URLs.
+func (s *fleetSpec) urlOf(g int) (string, int) {
+	if len(s.URLs) == 0 {
+		return s.URL, 0
+	}
+	i := g % len(s.URLs)
+	return s.URLs[i], i
+}
+
 // connectStats is how the connect phase went.
 type connectStats struct {
-	Clients   int      `json:"clients"`
-	Connected int      `json:"connected"`
-	Failed    int      `json:"failed"`
-	Seconds   float64  `json:"seconds"`
-	Errors    []string `json:"errors,omitempty"`
+	Clients   int `json:"clients"`
+	Connected int `json:"connected"`
+	// ByURL counts the connected clients by node, in the order of
+	// fleetSpec.URLs (one entry without URLs).
+	ByURL   []int    `json:"by_url,omitempty"`
+	Failed  int      `json:"failed"`
+	Seconds float64  `json:"seconds"`
+	Errors  []string `json:"errors,omitempty"`
 }
 
 // reconnectStats is how the drop and the reconnections went.
@@ -100,9 +119,11 @@ type fleetResult struct {
 	FirstRecvNS int64        `json:"first_recv_ns"`
 	LastRecvNS  int64        `json:"last_recv_ns"`
 	Latency     histSnapshot `json:"latency"`
-	// Disconnects counts connections the server ended, by close code.
-	Disconnects map[string]int  `json:"disconnects,omitempty"`
-	Reconnect   *reconnectStats `json:"reconnect,omitempty"`
+	// Disconnects counts connections the server ended, by close code;
+	// FirstDisconnectNS is when the first of them ended.
+	Disconnects       map[string]int  `json:"disconnects,omitempty"`
+	FirstDisconnectNS int64           `json:"first_disconnect_ns,omitempty"`
+	Reconnect         *reconnectStats `json:"reconnect,omitempty"`
 	// SawZero counts clients that saw stock_left 0; SawZeroLastNS is when
 	// the last of them did.
 	SawZero       int   `json:"saw_zero"`
@@ -132,22 +153,22 @@ type fleet struct {
 	lat     *histogram
 	recon   *histogram
 
-	delivered   atomic.Int64
-	dups        atomic.Int64
-	ignored     atomic.Int64
-	firstRecv   atomic.Int64
-	lastRecv    atomic.Int64
-	sawZero     atomic.Int64
-	sawZeroLast atomic.Int64
+	// complete counts the viewers that got every publication owed to them
+	// and sawZero those that saw stock 0: each viewer adds to them once, so
+	// settle can watch them without every delivery touching shared memory.
+	// What viewers count per delivery is their own (viewer.stats) and is
+	// summed by finish.
+	complete atomic.Int64
+	sawZero  atomic.Int64
 
-	recovered     atomic.Int64
-	notRecovered  atomic.Int64
-	reconnected   atomic.Int64
-	reconFailed   atomic.Int64
-	recoveredPubs atomic.Int64
+	recovered    atomic.Int64
+	notRecovered atomic.Int64
+	reconnected  atomic.Int64
+	reconFailed  atomic.Int64
 
 	mu          sync.Mutex
 	disconnects map[string]int
+	firstDisc   int64
 	errs        []string
 	reconErrs   []string
 	connStats   connectStats
@@ -158,27 +179,59 @@ type fleet struct {
 
 var _ fleetRunner = (*fleet)(nil)
 
-// viewer is one client.
+// viewer is one client. Its pushes are counted on its connection's read
+// goroutine (protoclient's OnPush): no goroutine of its own, no channel
+// handoff, and counters of its own, summed once the readers are done.
 type viewer struct {
 	f       *fleet
 	slot    int
 	channel string
 	token   string
 	http    *http.Client
+	url     string
+	urlIdx  int
+	// owed is the publications this viewer's channel gets.
+	owed int64
 
 	// dropping is set before the fleet closes the connection itself, so
 	// the reader does not count it as the server's doing.
 	dropping atomic.Bool
+	// live is set once the subscribe reply (and what it recovered) is
+	// counted; until then the reader parks pushes in pending and a close
+	// in closedEarly, under mu, for connect to count in order.
+	live        atomic.Bool
+	mu          sync.Mutex
+	pending     []pendingPub
+	closedEarly *websocket.StatusCode
 
-	// The fields below belong to the reader goroutine while one runs and
-	// to the fleet otherwise; readerDone hands them over.
+	// The fields below belong to the reader while the viewer is live and
+	// to the fleet otherwise; readerDone (the connection's Done) hands
+	// them over.
 	conn       *protoclient.Conn
-	readerDone chan struct{}
+	readerDone <-chan struct{}
 	epoch      string
 	offset     uint64
 	seen       []uint64
 	subscribed bool
 	sawZero    bool
+	stats      viewerStats
+	lat        sampleBatch
+}
+
+// viewerStats is what one viewer counted.
+type viewerStats struct {
+	delivered, dups, ignored, recovered int64
+	// firstRecv and lastRecv are the first and last delivery of this run's
+	// publications (Unix ns, zero for none); sawZeroAt is when the viewer
+	// saw stock 0.
+	firstRecv, lastRecv, sawZeroAt int64
+}
+
+// pendingPub is a publication that arrived before its subscribe reply was
+// counted, with its arrival time.
+type pendingPub struct {
+	pub *protocol.Publication
+	at  int64
 }
 
 func newFleet(spec fleetSpec) (*fleet, error) {
@@ -207,7 +260,8 @@ func newFleet(spec fleetSpec) (*fleet, error) {
 	for i := range f.viewers {
 		g := spec.First + i
 		slot := g % len(spec.Channels)
-		v := &viewer{f: f, slot: slot, channel: spec.Channels[slot], token: spec.Token, http: clients[g%len(clients)]}
+		v := &viewer{f: f, slot: slot, channel: spec.Channels[slot], token: spec.Token, http: clients[sourceOf(g, len(clients), len(spec.URLs))]}
+		v.url, v.urlIdx = spec.urlOf(g)
 		if signer != nil {
 			tok, err := signer.Mint(auth.Claims{Subject: "bench-" + strconv.Itoa(g), Roles: []auth.Role{auth.RoleCustomer}}, ttl)
 			if err != nil {
@@ -217,6 +271,7 @@ func newFleet(spec fleetSpec) (*fleet, error) {
 		}
 		if n := spec.expectedFor(slot); n > 0 {
 			v.seen = make([]uint64, (n+63)/64)
+			v.owed = int64(n)
 		}
 		f.viewers[i] = v
 	}
@@ -251,6 +306,12 @@ func (f *fleet) connect(ctx context.Context) (connectStats, error) {
 		Failed:    int(failed.Load()),
 		Connected: len(f.viewers) - int(failed.Load()),
 		Seconds:   time.Since(start).Seconds(),
+		ByURL:     make([]int, max(1, len(f.spec.URLs))),
+	}
+	for _, v := range f.viewers {
+		if v.conn != nil {
+			st.ByURL[v.urlIdx]++
+		}
 	}
 	f.mu.Lock()
 	st.Errors = append([]string(nil), f.errs...)
@@ -260,18 +321,27 @@ func (f *fleet) connect(ctx context.Context) (connectStats, error) {
 }
 
 // connect dials, connects and subscribes; with recover it asks for what was
-// missed since the last position. The reader starts once the subscribe reply
-// (and what it recovered) is counted.
+// missed since the last position. The viewer goes live (its reader counts
+// pushes itself) once the subscribe reply, what it recovered and the pushes
+// that came meanwhile are counted, in that order.
 func (v *viewer) connect(ctx context.Context, recover bool) (*protocol.SubscribeResult, error) {
 	ctx, cancel := context.WithTimeout(ctx, attemptTimeout)
 	defer cancel()
-	conn, err := protoclient.Dial(ctx, v.f.spec.URL, protoclient.Options{PushBuffer: pushBuffer, HTTPClient: v.http})
+	v.live.Store(false)
+	v.dropping.Store(false)
+	v.closedEarly = nil
+	conn, err := protoclient.Dial(ctx, v.url, protoclient.Options{HTTPClient: v.http, OnPush: v.onPush, OnClose: v.onClose})
 	if err != nil {
 		return nil, fmt.Errorf("dial: %w", err)
 	}
-	if _, err := conn.Connect(ctx, v.token); err != nil {
+	fail := func(err error) (*protocol.SubscribeResult, error) {
+		v.dropping.Store(true)
 		conn.CloseNow()
-		return nil, fmt.Errorf("connect: %w", err)
+		v.pending = nil
+		return nil, err
+	}
+	if _, err := conn.Connect(ctx, v.token); err != nil {
+		return fail(fmt.Errorf("connect: %w", err))
 	}
 	req := &protocol.SubscribeRequest{Channel: v.channel}
 	if recover && v.epoch != "" {
@@ -279,99 +349,133 @@ func (v *viewer) connect(ctx context.Context, recover bool) (*protocol.Subscribe
 	}
 	res, err := conn.Subscribe(ctx, req)
 	if err != nil {
-		conn.CloseNow()
-		return nil, fmt.Errorf("subscribe %s: %w", v.channel, err)
+		return fail(fmt.Errorf("subscribe %s: %w", v.channel, err))
 	}
-	v.epoch, v.offset = res.Epoch, res.Offset
-	for _, p := range res.Publications {
-		v.onPublication(p, false)
-	}
-	v.subscribed = true
-	v.conn = conn
-	v.readerDone = make(chan struct{})
-	v.dropping.Store(false)
-	go v.read(conn, v.readerDone)
+	v.goLive(conn, res)
 	return res, nil
 }
 
-// read takes the pushes of one connection until it ends.
-func (v *viewer) read(conn *protoclient.Conn, done chan struct{}) {
-	defer close(done)
-	for p := range conn.Pushes() {
-		if p.Pub != nil && p.Channel == v.channel {
-			v.onPublication(p.Pub, true)
-		}
+// goLive counts a subscribe reply, what it recovered and the pushes parked
+// meanwhile, in that order, and hands the viewer to conn's reader.
+func (v *viewer) goLive(conn *protoclient.Conn, res *protocol.SubscribeResult) {
+	v.epoch, v.offset = res.Epoch, res.Offset
+	now := time.Now().UnixNano()
+	for _, p := range res.Publications {
+		v.onPublication(p, false, now)
 	}
-	if !v.dropping.Load() {
-		code, _ := conn.CloseStatus()
-		v.f.noteDisconnect(int(code))
+	v.subscribed = true
+	v.conn = conn
+	if conn != nil {
+		v.readerDone = conn.Done()
 	}
+	v.mu.Lock()
+	for _, p := range v.pending {
+		v.onPublication(p.pub, true, p.at)
+	}
+	v.pending = nil
+	if v.closedEarly != nil && !v.dropping.Load() {
+		v.f.noteDisconnect(int(*v.closedEarly))
+	}
+	v.live.Store(true)
+	v.mu.Unlock()
 }
 
-// onPublication counts one publication; live is false for publications a
-// subscribe reply recovered, whose latency says nothing about delivery.
-func (v *viewer) onPublication(p *protocol.Publication, live bool) {
-	f := v.f
+// onPush takes a push on the connection's read goroutine; the push is
+// reused once it returns.
+func (v *viewer) onPush(p *protocol.Push) {
+	if p.Pub == nil || p.Channel != v.channel {
+		return
+	}
 	now := time.Now().UnixNano()
+	if !v.live.Load() {
+		v.mu.Lock()
+		if !v.live.Load() {
+			pub := &protocol.Publication{Offset: p.Pub.Offset, Data: bytes.Clone(p.Pub.Data)}
+			v.pending = append(v.pending, pendingPub{pub: pub, at: now})
+			v.mu.Unlock()
+			return
+		}
+		v.mu.Unlock()
+	}
+	v.onPublication(p.Pub, true, now)
+}
+
+// onClose notes a connection the server ended, on the read goroutine.
+func (v *viewer) onClose(code websocket.StatusCode, _ string) {
+	if v.dropping.Load() {
+		return
+	}
+	if !v.live.Load() {
+		v.mu.Lock()
+		if !v.live.Load() {
+			v.closedEarly = &code
+			v.mu.Unlock()
+			return
+		}
+		v.mu.Unlock()
+	}
+	v.f.noteDisconnect(int(code))
+}
+
+// onPublication counts one publication that arrived at now (Unix ns); live
+// is false for publications a subscribe reply recovered, whose latency says
+// nothing about delivery. It touches only the viewer's own fields.
+func (v *viewer) onPublication(p *protocol.Publication, live bool, now int64) {
+	f := v.f
 	if p.Offset > v.offset {
 		v.offset = p.Offset
 	}
+	st := &v.stats
 	switch f.spec.Kind {
 	case kindSeq:
 		seq, ts, ok := parsePayload(p.Data)
 		r := len(f.spec.Channels)
 		if !ok || seq < 0 || seq >= f.spec.Count || seq%r != v.slot {
-			f.ignored.Add(1)
+			st.ignored++
 			return
 		}
 		i := seq / r
 		w, bit := i/64, uint64(1)<<(i%64)
 		if v.seen[w]&bit != 0 {
-			f.dups.Add(1)
+			st.dups++
 			return
 		}
 		v.seen[w] |= bit
-		f.delivered.Add(1)
-		storeMin(&f.firstRecv, now)
-		storeMax(&f.lastRecv, now)
+		st.delivered++
+		if st.firstRecv == 0 || now < st.firstRecv {
+			st.firstRecv = now
+		}
+		st.lastRecv = max(st.lastRecv, now)
 		if live {
-			f.lat.Record(time.Duration(now - ts))
+			v.lat.add(f.lat, time.Duration(now-ts))
 		} else {
-			f.recoveredPubs.Add(1)
+			st.recovered++
+		}
+		if st.delivered == v.owed {
+			f.complete.Add(1)
 		}
 	case kindStock:
+		// Most room events are not stock changes: one look for the type
+		// before any decoding.
+		if !bytes.Contains(p.Data, stockType) {
+			return
+		}
 		// How long each stock change took from the node that made it to
 		// this viewer (same machine, same clock).
 		if live {
 			if at, ok := stockEventTime(p.Data); ok {
-				f.lat.Record(time.Duration(now - at))
+				v.lat.add(f.lat, time.Duration(now-at))
 			}
 		}
 		if !v.sawZero && isStockZero(p.Data) {
 			v.sawZero = true
+			st.sawZeroAt = now
 			f.sawZero.Add(1)
-			storeMax(&f.sawZeroLast, now)
 		}
 	}
 }
 
-func storeMin(a *atomic.Int64, v int64) {
-	for {
-		cur := a.Load()
-		if (cur != 0 && cur <= v) || a.CompareAndSwap(cur, v) {
-			return
-		}
-	}
-}
-
-func storeMax(a *atomic.Int64, v int64) {
-	for {
-		cur := a.Load()
-		if cur >= v || a.CompareAndSwap(cur, v) {
-			return
-		}
-	}
-}
+var stockType = []byte(`"flash_sale.stock"`)
 
 func (f *fleet) noteError(list *[]string, err error) {
 	msg := err.Error()
@@ -389,8 +493,12 @@ func (f *fleet) noteError(list *[]string, err error) {
 }
 
 func (f *fleet) noteDisconnect(code int) {
+	now := time.Now().UnixNano()
 	f.mu.Lock()
 	f.disconnects[strconv.Itoa(code)]++
+	if f.firstDisc == 0 {
+		f.firstDisc = now
+	}
 	f.mu.Unlock()
 }
 
@@ -460,18 +568,15 @@ func (f *fleet) settle(ctx context.Context, drain time.Duration) error {
 			return ctx.Err()
 		}
 	}
+	// Each subscribed viewer owed something is done once: when it has
+	// every publication of its channel, or (stock) when it saw stock 0.
 	var owed int64
 	for _, v := range f.viewers {
-		if !v.subscribed {
-			continue
-		}
-		if f.spec.Kind == kindSeq {
-			owed += int64(f.spec.expectedFor(v.slot))
-		} else {
+		if v.subscribed && (f.spec.Kind == kindStock || v.owed > 0) {
 			owed++
 		}
 	}
-	got := &f.delivered
+	got := &f.complete
 	if f.spec.Kind == kindStock {
 		got = &f.sawZero
 	}
@@ -503,30 +608,34 @@ func (f *fleet) finish(ctx context.Context) (fleetResult, error) {
 		}
 	}
 	f.closeAll(true)
-	res := fleetResult{
-		Connect:       f.connStats,
-		Delivered:     f.delivered.Load(),
-		Duplicates:    f.dups.Load(),
-		Ignored:       f.ignored.Load(),
-		FirstRecvNS:   f.firstRecv.Load(),
-		LastRecvNS:    f.lastRecv.Load(),
-		Latency:       f.lat.Snapshot(),
-		SawZero:       int(f.sawZero.Load()),
-		SawZeroLastNS: f.sawZeroLast.Load(),
-	}
+	// The readers are done: what the viewers counted is the fleet's now.
+	res := fleetResult{Connect: f.connStats, SawZero: int(f.sawZero.Load())}
+	var recoveredPubs int64
 	for _, v := range f.viewers {
+		v.lat.flush(f.lat)
+		st := v.stats
+		res.Delivered += st.delivered
+		res.Duplicates += st.dups
+		res.Ignored += st.ignored
+		recoveredPubs += st.recovered
+		if st.firstRecv > 0 && (res.FirstRecvNS == 0 || st.firstRecv < res.FirstRecvNS) {
+			res.FirstRecvNS = st.firstRecv
+		}
+		res.LastRecvNS = max(res.LastRecvNS, st.lastRecv)
+		res.SawZeroLastNS = max(res.SawZeroLastNS, st.sawZeroAt)
 		if !v.subscribed {
 			continue
 		}
-		n := int64(f.spec.expectedFor(v.slot))
 		var have int64
 		for _, w := range v.seen {
 			have += int64(bits.OnesCount64(w))
 		}
-		res.Expected += n
-		res.Lost += n - have
+		res.Expected += v.owed
+		res.Lost += v.owed - have
 	}
+	res.Latency = f.lat.Snapshot()
 	f.mu.Lock()
+	res.FirstDisconnectNS = f.firstDisc
 	if len(f.disconnects) > 0 {
 		res.Disconnects = make(map[string]int, len(f.disconnects))
 		for k, n := range f.disconnects {
@@ -540,7 +649,7 @@ func (f *fleet) finish(ctx context.Context) (fleetResult, error) {
 			Failed:        int(f.reconFailed.Load()),
 			Recovered:     int(f.recovered.Load()),
 			NotRecovered:  int(f.notRecovered.Load()),
-			RecoveredPubs: f.recoveredPubs.Load(),
+			RecoveredPubs: recoveredPubs,
 			Time:          f.recon.Snapshot(),
 			Errors:        append([]string(nil), f.reconErrs...),
 		}
@@ -550,9 +659,14 @@ func (f *fleet) finish(ctx context.Context) (fleetResult, error) {
 }
 
 // closeAll closes every connection, normally or at once, and waits for the
-// readers. Closes run a bounded number at a time.
+// readers. Closes run a bounded number at a time; the measuring is over, so
+// what the server closes meanwhile (thousands of sockets closing at once
+// keep it busy) is not counted as its doing.
 func (f *fleet) closeAll(normal bool) {
 	f.closeOnce.Do(func() {
+		for _, v := range f.viewers {
+			v.dropping.Store(true)
+		}
 		sem := make(chan struct{}, 256)
 		var wg sync.WaitGroup
 		for _, v := range f.viewers {
@@ -564,7 +678,6 @@ func (f *fleet) closeAll(normal bool) {
 			go func() {
 				defer wg.Done()
 				defer func() { <-sem }()
-				v.dropping.Store(true)
 				if normal {
 					_ = v.conn.Close()
 				} else {

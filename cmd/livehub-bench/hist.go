@@ -83,6 +83,70 @@ func (h *histogram) Record(d time.Duration) {
 	}
 }
 
+// recordMicros adds values in microseconds at once: the shared count, sum,
+// minimum and maximum are touched once, and each bucket once per run of
+// values falling in it.
+func (h *histogram) recordMicros(vals []int64) {
+	if len(vals) == 0 {
+		return
+	}
+	var sum int64
+	lo, hi := int64(math.MaxInt64), int64(0)
+	prev, run := -1, int64(0)
+	for _, v := range vals {
+		v = max(v, 0)
+		if b := bucketOf(v); b != prev {
+			if run > 0 {
+				h.buckets[prev].Add(run)
+			}
+			prev, run = b, 0
+		}
+		run++
+		sum += v
+		lo, hi = min(lo, v), max(hi, v)
+	}
+	h.buckets[prev].Add(run)
+	h.count.Add(int64(len(vals)))
+	h.sum.Add(sum)
+	for {
+		cur := h.min.Load()
+		if lo >= cur || h.min.CompareAndSwap(cur, lo) {
+			break
+		}
+	}
+	for {
+		cur := h.max.Load()
+		if hi <= cur || h.max.CompareAndSwap(cur, hi) {
+			break
+		}
+	}
+}
+
+// sampleBatch holds the latest durations of one recorder, such as a
+// viewer's read goroutine, and adds them to a shared histogram a batch at a
+// time: thousands of goroutines recording a delivery each then touch only
+// their own memory, and the shared counters once per batch. A batch
+// belongs to one goroutine at a time.
+type sampleBatch struct {
+	n int
+	v [32]int64
+}
+
+// add records d, flushing the batch into h when it is full.
+func (b *sampleBatch) add(h *histogram, d time.Duration) {
+	b.v[b.n] = d.Microseconds()
+	b.n++
+	if b.n == len(b.v) {
+		b.flush(h)
+	}
+}
+
+// flush adds what the batch holds to h.
+func (b *sampleBatch) flush(h *histogram) {
+	h.recordMicros(b.v[:b.n])
+	b.n = 0
+}
+
 // histSnapshot is a histogram at rest: what workers send to the parent and
 // what reports are computed from. Buckets lists [index, count] of the
 // non-empty buckets.

@@ -31,21 +31,26 @@ func encodePayload(seq int, ts int64, size int) []byte {
 // parsePayload reads the sequence number and send time of a bench
 // publication; ok is false for any other data.
 func parsePayload(b []byte) (seq int, ts int64, ok bool) {
-	s, ok := intAfter(b, `"seq":`)
+	s, rest, ok := intAfter(b, `"seq":`)
 	if !ok {
 		return 0, 0, false
 	}
-	ts, ok = intAfter(b, `"ts":`)
-	if !ok {
-		return 0, 0, false
+	// The tool writes ts after seq; data written otherwise is looked at
+	// whole.
+	if ts, _, ok = intAfter(rest, `"ts":`); !ok {
+		if ts, _, ok = intAfter(b, `"ts":`); !ok {
+			return 0, 0, false
+		}
 	}
 	return int(s), ts, true
 }
 
-func intAfter(b []byte, key string) (int64, bool) {
+// intAfter reads the decimal digits after the first key in b and returns
+// what follows them.
+func intAfter(b []byte, key string) (int64, []byte, bool) {
 	i := bytes.Index(b, []byte(key))
 	if i < 0 {
-		return 0, false
+		return 0, nil, false
 	}
 	b = b[i+len(key):]
 	var v int64
@@ -54,5 +59,5 @@ func intAfter(b []byte, key string) (int64, bool) {
 		v = v*10 + int64(b[n]-'0')
 		n++
 	}
-	return v, n > 0
+	return v, b[n:], n > 0
 }

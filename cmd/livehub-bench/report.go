@@ -32,14 +32,33 @@ type Report struct {
 	Checkout *checkoutReport  `json:"checkout,omitempty"`
 	Server   *serverReport    `json:"server,omitempty"`
 	Tool     *toolReport      `json:"tool,omitempty"`
-	// Disconnects counts connections the server ended, by close code.
-	Disconnects map[string]int `json:"disconnects,omitempty"`
+	// Nodes has one entry per node when the clients were spread over
+	// several (Server is then the first, which took the publications).
+	Nodes []serverReport `json:"nodes,omitempty"`
+	// Redis is the redis-server the tool started, charged for every client.
+	Redis *serverReport `json:"redis,omitempty"`
+	// Disconnects counts connections the server ended, by close code;
+	// FirstDisconnectSeconds is when the first of them ended, from the
+	// start of the run.
+	Disconnects            map[string]int `json:"disconnects,omitempty"`
+	FirstDisconnectSeconds float64        `json:"first_disconnect_seconds,omitempty"`
 	// Fleets has one entry per worker (one in all, without workers).
 	Fleets []fleetSummary `json:"fleets"`
 
-	pid      int
-	baseline *procSample
+	// servers are the server processes watched, each with its report.
+	servers  []*watchedServer
 	toolPIDs []int
+}
+
+// watchedServer is a server process whose RSS and CPU time the report
+// shows; baseline is its sample before the clients connected (nil when
+// /proc could not be read). node is its index in Connect.ByNode, or -1
+// when it serves every client.
+type watchedServer struct {
+	pid      int
+	node     int
+	baseline *procSample
+	rep      *serverReport
 }
 
 // connectReport is the connect phase over all fleets, which connect at once.
@@ -49,6 +68,20 @@ type connectReport struct {
 	Seconds   float64  `json:"seconds"`
 	PerSecond float64  `json:"per_second"`
 	Errors    []string `json:"errors,omitempty"`
+	// ByNode counts the connected clients by node, when there are several.
+	ByNode []int `json:"by_node,omitempty"`
+	// CPU is what every process used while the clients connected.
+	CPU *phaseCPU `json:"cpu,omitempty"`
+}
+
+// phaseCPU is the CPU use of the processes of a run in one phase, in
+// percent of one core (the machine's too, with Cores × 100 for all of it).
+type phaseCPU struct {
+	// Servers are the server nodes, in order.
+	Servers []float64 `json:"servers,omitempty"`
+	Redis   float64   `json:"redis,omitempty"`
+	Tool    float64   `json:"tool"`
+	Machine float64   `json:"machine"`
 }
 
 // deliveryReport is what the clients received.
@@ -77,7 +110,11 @@ type reconnectReport struct {
 
 // serverReport is the server process as /proc shows it.
 type serverReport struct {
-	PID           int     `json:"pid"`
+	PID int `json:"pid"`
+	// URL and Connected, for a node of several: its endpoint and the
+	// clients connected to it.
+	URL           string  `json:"url,omitempty"`
+	Connected     int     `json:"connected,omitempty"`
 	RSSBeforeKiB  int64   `json:"rss_before_kib"`
 	RSSAfterKiB   int64   `json:"rss_connected_kib"`
 	RSSPeakKiB    int64   `json:"rss_peak_kib"`
@@ -98,6 +135,12 @@ type toolReport struct {
 	// used was taken by something else.
 	MachineCPUPercent float64 `json:"machine_cpu_percent"`
 	Cores             int     `json:"cores"`
+	// CPUSeconds is the tool's CPU time in the phase; PerDeliveryUS that
+	// time per delivery, in microseconds: unlike the percentage, which is
+	// the share the tool got of a machine it shares, it is what the tool
+	// needs.
+	CPUSeconds    float64 `json:"cpu_seconds"`
+	PerDeliveryUS float64 `json:"cpu_per_delivery_us,omitempty"`
 }
 
 // fleetSummary is one fleet's share, to show how workers split the work.
@@ -113,46 +156,75 @@ type fleetSummary struct {
 func newReport(cfg Config) *Report {
 	r := &Report{
 		Mode: cfg.Mode, URL: cfg.URL, Clients: cfg.Clients, Workers: cfg.Workers,
-		Sources: len(cfg.Sources), Started: time.Now().UTC(), pid: cfg.ServerPID,
+		Sources: len(cfg.Sources), Started: time.Now().UTC(),
 		toolPIDs: []int{os.Getpid()},
 	}
 	if cfg.Mode != modeCheckout {
 		r.Rooms, r.Payload, r.Rate = cfg.Rooms, cfg.Payload, cfg.Rate
 	}
-	if r.pid > 0 {
-		r.Server = &serverReport{PID: r.pid}
-		s, err := readProc(r.pid)
+	switch {
+	case len(cfg.ServerPIDs) > 1:
+		r.Nodes = make([]serverReport, len(cfg.ServerPIDs))
+		for i, pid := range cfg.ServerPIDs {
+			r.Nodes[i].PID = pid
+			if i < len(cfg.URLs) {
+				r.Nodes[i].URL = cfg.URLs[i]
+			}
+			r.servers = append(r.servers, &watchedServer{pid: pid, node: i, rep: &r.Nodes[i]})
+		}
+		r.Server = &r.Nodes[0]
+	case cfg.ServerPID > 0:
+		r.Server = &serverReport{PID: cfg.ServerPID}
+		r.servers = []*watchedServer{{pid: cfg.ServerPID, node: -1, rep: r.Server}}
+	}
+	if cfg.redis != nil {
+		r.Redis = &serverReport{PID: cfg.redis.PID()}
+		r.servers = append(r.servers, &watchedServer{pid: r.Redis.PID, node: -1, rep: r.Redis})
+	}
+	for _, w := range r.servers {
+		s, err := readProc(w.pid)
 		if err != nil {
-			r.Server.Error = err.Error()
+			w.rep.Error = err.Error()
 		} else {
-			r.baseline = &s
-			r.Server.RSSBeforeKiB = s.RSSKiB
+			w.baseline = &s
+			w.rep.RSSBeforeKiB = s.RSSKiB
 		}
 	}
 	return r
 }
 
-// connected records the server's RSS once the clients are connected.
+// connected records the servers' RSS once the clients are connected; a
+// node of several is charged for the clients connected to it.
 func (r *Report) connected() {
-	if r.baseline == nil {
-		return
-	}
-	s, err := readProc(r.pid)
-	if err != nil {
-		r.Server.Error = err.Error()
-		return
-	}
-	r.Server.RSSAfterKiB = s.RSSKiB
-	r.Server.RSSPeakKiB = max(s.HWMKiB, s.RSSKiB)
-	if n := r.Connect.Connected; n > 0 {
-		r.Server.RSSPerConnKiB = round2(float64(s.RSSKiB-r.baseline.RSSKiB) / float64(n))
+	for _, w := range r.servers {
+		if w.baseline == nil {
+			continue
+		}
+		s, err := readProc(w.pid)
+		if err != nil {
+			w.rep.Error = err.Error()
+			continue
+		}
+		w.rep.RSSAfterKiB = s.RSSKiB
+		w.rep.RSSPeakKiB = max(s.HWMKiB, s.RSSKiB)
+		n := r.Connect.Connected
+		if w.node >= 0 {
+			n = 0
+			if w.node < len(r.Connect.ByNode) {
+				n = r.Connect.ByNode[w.node]
+			}
+			w.rep.Connected = n
+		}
+		if n > 0 {
+			w.rep.RSSPerConnKiB = round2(float64(s.RSSKiB-w.baseline.RSSKiB) / float64(n))
+		}
 	}
 }
 
-// phase is the CPU time of the server and of this tool's processes at the
-// start of a phase.
+// phase is the CPU time of the servers and of this tool's processes at
+// the start of a phase.
 type phase struct {
-	server  *procSample
+	servers map[int]procSample
 	tool    map[int]procSample
 	machine *machineSample
 }
@@ -161,12 +233,15 @@ type phase struct {
 // processes are measured too: on a machine it shares with the server, what
 // the tool burns the server does not get.
 func (r *Report) startPhase() phase {
-	p := phase{tool: make(map[int]procSample)}
-	if r.baseline != nil {
-		if s, err := readProc(r.pid); err == nil {
-			p.server = &s
+	p := phase{servers: make(map[int]procSample), tool: make(map[int]procSample)}
+	for _, w := range r.servers {
+		if w.baseline == nil {
+			continue
+		}
+		if s, err := readProc(w.pid); err == nil {
+			p.servers[w.pid] = s
 		} else {
-			r.Server.Error = err.Error()
+			w.rep.Error = err.Error()
 		}
 	}
 	for _, pid := range r.toolPIDs {
@@ -181,37 +256,80 @@ func (r *Report) startPhase() phase {
 }
 
 func (r *Report) endPhase(p phase, name string) {
-	if p.server != nil {
-		if s, err := readProc(r.pid); err != nil {
-			r.Server.Error = err.Error()
+	for _, w := range r.servers {
+		a, ok := p.servers[w.pid]
+		if !ok {
+			continue
+		}
+		s, err := readProc(w.pid)
+		if err != nil {
+			w.rep.Error = err.Error()
+			continue
+		}
+		w.rep.RSSPeakKiB = max(w.rep.RSSPeakKiB, s.HWMKiB, s.RSSKiB)
+		w.rep.CPUPhase = name
+		// CPU time comes in 10ms ticks: a shorter phase would be mostly noise.
+		if s.At.Sub(a.At) < minCPUPhase {
+			w.rep.CPUPhase += " (too short to measure)"
 		} else {
-			r.Server.RSSPeakKiB = max(r.Server.RSSPeakKiB, s.HWMKiB, s.RSSKiB)
-			r.Server.CPUPhase = name
-			// CPU time comes in 10ms ticks: a shorter phase would be mostly noise.
-			if s.At.Sub(p.server.At) < minCPUPhase {
-				r.Server.CPUPhase += " (too short to measure)"
-			} else {
-				r.Server.CPUPercent = round2(cpuPercent(*p.server, s))
-			}
+			w.rep.CPUPercent = round2(cpuPercent(a, s))
 		}
 	}
 	var cpu float64
-	var wall time.Duration
+	var cpuTime, wall time.Duration
 	for pid, a := range p.tool {
 		b, err := readProc(pid)
 		if err != nil {
 			continue
 		}
 		cpu += cpuPercent(a, b)
+		cpuTime += b.CPU - a.CPU
 		wall = max(wall, b.At.Sub(a.At))
 	}
 	if len(p.tool) > 0 && wall >= minCPUPhase {
-		r.Tool = &toolReport{Processes: len(p.tool), CPUPercent: round2(cpu), CPUPhase: name}
+		r.Tool = &toolReport{Processes: len(p.tool), CPUPercent: round2(cpu), CPUPhase: name, CPUSeconds: cpuTime.Seconds()}
 		if m, err := readMachine(); err == nil && p.machine != nil {
 			r.Tool.Cores = m.cores
 			r.Tool.MachineCPUPercent = round2(machinePercent(*p.machine, m))
 		}
 	}
+}
+
+// phaseCPU measures every process's CPU use since p began, without
+// touching the rest of the report; nil for a phase too short to measure.
+func (r *Report) phaseCPU(p phase) *phaseCPU {
+	out := &phaseCPU{}
+	var wall time.Duration
+	for _, w := range r.servers {
+		a, ok := p.servers[w.pid]
+		if !ok {
+			continue
+		}
+		b, err := readProc(w.pid)
+		if err != nil {
+			continue
+		}
+		wall = max(wall, b.At.Sub(a.At))
+		if w.rep == r.Redis {
+			out.Redis = round2(cpuPercent(a, b))
+		} else {
+			out.Servers = append(out.Servers, round2(cpuPercent(a, b)))
+		}
+	}
+	for pid, a := range p.tool {
+		if b, err := readProc(pid); err == nil {
+			out.Tool += cpuPercent(a, b)
+			wall = max(wall, b.At.Sub(a.At))
+		}
+	}
+	out.Tool = round2(out.Tool)
+	if m, err := readMachine(); err == nil && p.machine != nil {
+		out.Machine = round2(machinePercent(*p.machine, m))
+	}
+	if wall < minCPUPhase {
+		return nil
+	}
+	return out
 }
 
 // minCPUPhase is the shortest phase whose CPU use is reported.
@@ -244,6 +362,12 @@ func (r *Report) addFleets(results []fleetResult) fleetResult {
 		all.SawZero += res.SawZero
 		all.SawZeroLastNS = max(all.SawZeroLastNS, res.SawZeroLastNS)
 		lat = lat.merge(res.Latency)
+		if t := res.FirstDisconnectNS; t > 0 {
+			s := round2(time.Duration(t - r.Started.UnixNano()).Seconds())
+			if r.FirstDisconnectSeconds == 0 || s < r.FirstDisconnectSeconds {
+				r.FirstDisconnectSeconds = s
+			}
+		}
 		for code, n := range res.Disconnects {
 			if r.Disconnects == nil {
 				r.Disconnects = make(map[string]int)
@@ -315,6 +439,9 @@ func (r *Report) writeTable(w io.Writer) error {
 	for _, e := range c.Errors {
 		row("  error", "%s", e)
 	}
+	if u := c.CPU; u != nil {
+		row("connect cpu", "%s", u)
+	}
 	if p := r.Publish; p != nil {
 		row("publish", "%d sent at %.1f/s (asked %.1f/s), %d errors, %d-byte payload", p.Sent, p.PerSecond, r.Rate, p.Errors, r.Payload)
 		row("publish call", "%s", latencyText(p.Latency))
@@ -360,9 +487,17 @@ func (r *Report) writeTable(w io.Writer) error {
 		for _, k := range slices.Sorted(maps.Keys(r.Disconnects)) {
 			parts = append(parts, fmt.Sprintf("%s: %d", k, r.Disconnects[k]))
 		}
-		row("server closed", "%s (by close code)", strings.Join(parts, ", "))
+		row("server closed", "%s (by close code), the first %.1fs into the run", strings.Join(parts, ", "), r.FirstDisconnectSeconds)
 	}
-	if s := r.Server; s != nil {
+	for i, s := range r.Nodes {
+		if s.Error != "" {
+			row(fmt.Sprintf("node %d", i+1), "pid %d: %s", s.PID, s.Error)
+			continue
+		}
+		row(fmt.Sprintf("node %d", i+1), "%s: %d connected; RSS %.1f MiB before, %.1f MiB connected, %.1f MiB peak: %.1f KiB per connection; CPU %.1f%% of one core",
+			s.URL, s.Connected, float64(s.RSSBeforeKiB)/1024, float64(s.RSSAfterKiB)/1024, float64(s.RSSPeakKiB)/1024, s.RSSPerConnKiB, s.CPUPercent)
+	}
+	if s := r.Server; s != nil && len(r.Nodes) == 0 {
 		if s.Error != "" {
 			row("server", "pid %d: %s", s.PID, s.Error)
 		} else {
@@ -375,8 +510,15 @@ func (r *Report) writeTable(w io.Writer) error {
 			}
 		}
 	}
+	if s := r.Redis; s != nil && s.Error == "" {
+		row("redis-server", "RSS %.1f MiB before, %.1f MiB connected: %.1f KiB per connection; CPU %.1f%% of one core", float64(s.RSSBeforeKiB)/1024, float64(s.RSSAfterKiB)/1024, s.RSSPerConnKiB, s.CPUPercent)
+	}
 	if t := r.Tool; t != nil {
-		row("tool cpu", "%.1f%% of one core in %d process(es) during the %s", t.CPUPercent, t.Processes, t.CPUPhase)
+		perDelivery := ""
+		if t.PerDeliveryUS > 0 {
+			perDelivery = fmt.Sprintf(", %.1f µs per delivery", t.PerDeliveryUS)
+		}
+		row("tool cpu", "%.1f%% of one core in %d process(es) during the %s%s", t.CPUPercent, t.Processes, t.CPUPhase, perDelivery)
 		if t.Cores > 0 {
 			row("machine cpu", "%.1f%% of %d%% (%d cores) in the same phase, kernel network work and other processes included", t.MachineCPUPercent, t.Cores*100, t.Cores)
 		}
@@ -394,4 +536,25 @@ func latencyText(l latencySummary) string {
 		return "no samples"
 	}
 	return fmt.Sprintf("p50 %.2fms  p95 %.2fms  p99 %.2fms  max %.2fms  (%d samples)", l.P50, l.P95, l.P99, l.Max, l.Count)
+}
+
+// String is the phase's CPU use as the table shows it.
+func (u *phaseCPU) String() string {
+	var parts []string
+	if len(u.Servers) > 0 {
+		var s []string
+		for _, v := range u.Servers {
+			s = append(s, fmt.Sprintf("%.0f%%", v))
+		}
+		name := "server"
+		if len(u.Servers) > 1 {
+			name = "nodes"
+		}
+		parts = append(parts, name+" "+strings.Join(s, " / "))
+	}
+	if u.Redis > 0 {
+		parts = append(parts, fmt.Sprintf("redis-server %.0f%%", u.Redis))
+	}
+	parts = append(parts, fmt.Sprintf("tool %.0f%%", u.Tool), fmt.Sprintf("machine %.0f%%", u.Machine))
+	return strings.Join(parts, ", ") + " (of one core)"
 }

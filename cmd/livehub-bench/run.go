@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
 	"strings"
 	"sync"
 	"time"
@@ -16,6 +17,9 @@ import (
 func run(ctx context.Context, cfg Config, logw io.Writer) (*Report, error) {
 	if err := cfg.normalize(); err != nil {
 		return nil, err
+	}
+	for _, n := range cfg.notes {
+		fmt.Fprintln(logw, n)
 	}
 	ctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
 	defer cancel()
@@ -38,7 +42,11 @@ func run(ctx context.Context, cfg Config, logw io.Writer) (*Report, error) {
 // counts what arrived: room, rooms and reconnect modes.
 func runPublish(ctx context.Context, cfg Config, logw io.Writer, rep *Report) error {
 	channels := cfg.channels()
-	fmt.Fprintf(logw, "connecting %d clients to %s\n", cfg.Clients, strings.Join(shortList(channels), ", "))
+	fmt.Fprintf(logw, "connecting %d clients to %s", cfg.Clients, strings.Join(shortList(channels), ", "))
+	if len(cfg.URLs) > 1 {
+		fmt.Fprintf(logw, " on %d nodes", len(cfg.URLs))
+	}
+	fmt.Fprintln(logw)
 	fleets, err := startFleets(cfg, kindSeq, channels, cfg.Count)
 	if err != nil {
 		return err
@@ -89,6 +97,9 @@ func runPublish(ctx context.Context, cfg Config, logw io.Writer, rep *Report) er
 		}
 	}
 	rep.Delivery = d
+	if t := rep.Tool; t != nil && d.Delivered > 0 {
+		t.PerDeliveryUS = round2(t.CPUSeconds * 1e6 / float64(d.Delivered))
+	}
 	return nil
 }
 
@@ -103,7 +114,7 @@ func shortList(s []string) []string {
 // per worker process.
 func startFleets(cfg Config, kind string, channels []string, count int) ([]fleetRunner, error) {
 	spec := fleetSpec{
-		Kind: kind, URL: cfg.URL, Secret: cfg.Secret, Token: cfg.Token, Sources: cfg.Sources,
+		Kind: kind, URL: cfg.URL, URLs: cfg.URLs, Secret: cfg.Secret, Token: cfg.Token, Sources: cfg.Sources,
 		Clients: cfg.Clients, Channels: channels, Count: count,
 		DialConcurrency: cfg.DialConcurrency, Timeout: cfg.Timeout,
 	}
@@ -131,8 +142,10 @@ func startFleets(cfg Config, kind string, channels []string, count int) ([]fleet
 		if i < cfg.Clients%cfg.Workers {
 			s.Clients++
 		}
-		// Dials in flight are a budget of the run, not of each worker.
+		// Dials in flight are a budget of the run, not of each worker, and
+		// so are the cores.
 		s.DialConcurrency = max(1, cfg.DialConcurrency/cfg.Workers)
+		s.Procs = max(1, runtime.NumCPU()/cfg.Workers)
 		first += s.Clients
 		r, err := startWorker(command, s)
 		if err != nil {
@@ -161,6 +174,7 @@ func eachFleet(fleets []fleetRunner, fn func(i int, f fleetRunner) error) error 
 
 // connectFleets connects every fleet at once and records the phase.
 func connectFleets(ctx context.Context, fleets []fleetRunner, rep *Report) error {
+	ph := rep.startPhase()
 	stats := make([]connectStats, len(fleets))
 	err := eachFleet(fleets, func(i int, f fleetRunner) error {
 		var err error
@@ -176,10 +190,20 @@ func connectFleets(ctx context.Context, fleets []fleetRunner, rep *Report) error
 		c.Failed += s.Failed
 		c.Seconds = max(c.Seconds, s.Seconds)
 		c.Errors = appendSamples(c.Errors, s.Errors)
+		for i, n := range s.ByURL {
+			if i >= len(c.ByNode) {
+				c.ByNode = append(c.ByNode, make([]int, i+1-len(c.ByNode))...)
+			}
+			c.ByNode[i] += n
+		}
+	}
+	if len(c.ByNode) < 2 {
+		c.ByNode = nil
 	}
 	if c.Seconds > 0 {
 		c.PerSecond = float64(c.Connected) / c.Seconds
 	}
+	c.CPU = rep.phaseCPU(ph)
 	rep.Connect = c
 	if c.Connected == 0 && c.Failed > 0 {
 		return fmt.Errorf("no client connected: %s", strings.Join(c.Errors, "; "))

@@ -19,9 +19,9 @@ import (
 )
 
 // Processes the tool may start itself: a private redis-server on a unix
-// socket in a temporary directory (never a shared Redis), and a livehub
-// node on a free loopback port with secrets of its own. Both are stopped
-// when the run ends.
+// socket in a temporary directory (never a shared Redis), and livehub
+// nodes on free loopback ports with secrets of their own. All are stopped
+// when the run ends, and get SIGTERM should the tool die first.
 
 // redisProc is a private redis-server. Its data is kept in an append-only
 // file, so a restart (a Redis failover, as a node sees it) keeps the store.
@@ -65,6 +65,7 @@ func (r *redisProc) start() error {
 		"--dir", r.dir, "--save", "", "--appendonly", "yes", "--appendfsync", "everysec",
 		"--daemonize", "no", "--loglevel", "warning")
 	r.cmd.Stdout, r.cmd.Stderr = r.log, r.log
+	r.cmd.SysProcAttr = childAttr()
 	if err := r.cmd.Start(); err != nil {
 		return fmt.Errorf("start %s: %w", r.bin, err)
 	}
@@ -149,15 +150,23 @@ type serverProc struct {
 	log    *tailBuffer
 }
 
-// startServerProc starts bin on a free loopback port. extra are more
-// LIVEHUB_* settings (NAME=value). LIVEHUB_* variables of this process are
-// not passed on, so the node never picks up someone else's Redis.
-func startServerProc(ctx context.Context, bin string, extra ...string) (*serverProc, error) {
+// startServerProc starts bin on a free loopback port with the token secret
+// and API key given (random ones when empty; nodes of one run share
+// theirs). extra are more LIVEHUB_* settings (NAME=value). LIVEHUB_*
+// variables of this process are not passed on, so the node never picks up
+// someone else's Redis.
+func startServerProc(ctx context.Context, bin, secret, apiKey string, extra ...string) (*serverProc, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, err
 	}
-	s := &serverProc{addr: ln.Addr().String(), secret: randomHex(16), apiKey: randomHex(16), done: make(chan struct{}), log: &tailBuffer{max: 16 << 10}}
+	if secret == "" {
+		secret = randomHex(16)
+	}
+	if apiKey == "" {
+		apiKey = randomHex(16)
+	}
+	s := &serverProc{addr: ln.Addr().String(), secret: secret, apiKey: apiKey, done: make(chan struct{}), log: &tailBuffer{max: 16 << 10}}
 	_ = ln.Close()
 	var env []string
 	for _, kv := range os.Environ() {
@@ -176,6 +185,7 @@ func startServerProc(ctx context.Context, bin string, extra ...string) (*serverP
 	s.cmd = exec.Command(bin)
 	s.cmd.Env = env
 	s.cmd.Stdout, s.cmd.Stderr = s.log, s.log
+	s.cmd.SysProcAttr = childAttr()
 	if err := s.cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start %s: %w", bin, err)
 	}
@@ -209,13 +219,27 @@ func startServerProc(ctx context.Context, bin string, extra ...string) (*serverP
 
 func (s *serverProc) pid() int { return s.cmd.Process.Pid }
 
+// wsURL is the node's WebSocket endpoint.
+func (s *serverProc) wsURL() string { return "ws://" + s.addr + "/connection/websocket" }
+
 // apply points cfg at the node.
 func (s *serverProc) apply(cfg *Config) {
-	cfg.URL = "ws://" + s.addr + "/connection/websocket"
+	cfg.URL = s.wsURL()
 	cfg.API = "http://" + s.addr
 	cfg.Secret = s.secret
 	cfg.APIKey = s.apiKey
 	cfg.ServerPID = s.pid()
+}
+
+// applyNodes points cfg at several nodes of one engine: clients spread
+// over all of them, publications through the first.
+func applyNodes(cfg *Config, nodes []*serverProc) {
+	nodes[0].apply(cfg)
+	cfg.URLs, cfg.ServerPIDs = nil, nil
+	for _, n := range nodes {
+		cfg.URLs = append(cfg.URLs, n.wsURL())
+		cfg.ServerPIDs = append(cfg.ServerPIDs, n.pid())
+	}
 }
 
 // stop sends SIGTERM and kills a node still running 15 seconds later.

@@ -145,6 +145,9 @@ func runSuite(ctx context.Context, cfg Config, stdout, logw io.Writer) error {
 		rep.Details = append(rep.Details, runDetail(r, cmd))
 	}
 
+	// Sockets: one node up to its file limit, three nodes on one Redis.
+	suiteSockets(ctx, bin, cfg.RedisBin, cfg.Quick, rep, logw)
+
 	// A flash-sale stock change reaching many viewers (memory engine).
 	name, target = fmt.Sprintf("a flash-sale stock change reaching %s viewers", num(viewers)), "p99 ≤ 100 ms"
 	r, cmd, err = suiteRun(ctx, bin, logw, "-mode", "checkout", "-clients", strconv.Itoa(viewers), "-buyers", strconv.Itoa(buyers), "-units", "100",
@@ -235,7 +238,11 @@ func runSuite(ctx context.Context, cfg Config, stdout, logw io.Writer) error {
 // runDetail is one line about a run for the details list.
 func runDetail(r *Report, cmd string) string {
 	var parts []string
-	parts = append(parts, fmt.Sprintf("%s connected in %.2f s", num(r.Connect.Connected), r.Connect.Seconds))
+	connected := fmt.Sprintf("%s connected in %.2f s", num(r.Connect.Connected), r.Connect.Seconds)
+	if u := r.Connect.CPU; u != nil && r.Connect.Seconds >= 2 {
+		connected += " (CPU meanwhile: " + strings.TrimSuffix(u.String(), " (of one core)") + ")"
+	}
+	parts = append(parts, connected)
 	if r.Connect.Failed > 0 {
 		parts = append(parts, fmt.Sprintf("%d failed to connect", r.Connect.Failed))
 	}
@@ -249,14 +256,27 @@ func runDetail(r *Report, cmd string) string {
 	if ck := r.Checkout; ck != nil {
 		parts = append(parts, fmt.Sprintf("%s checkouts in %.3f s", num(ck.Requests), ck.Seconds))
 	}
-	if s := r.Server; s != nil && s.Error == "" {
+	for i, s := range r.Nodes {
+		if s.Error == "" {
+			parts = append(parts, fmt.Sprintf("node %d: %s connected, RSS %.0f → %.0f MiB (peak %.0f, %.1f KiB per connection), CPU %.0f%% of a core",
+				i+1, num(s.Connected), float64(s.RSSBeforeKiB)/1024, float64(s.RSSAfterKiB)/1024, float64(s.RSSPeakKiB)/1024, s.RSSPerConnKiB, s.CPUPercent))
+		}
+	}
+	if s := r.Server; s != nil && s.Error == "" && len(r.Nodes) == 0 {
 		parts = append(parts, fmt.Sprintf("server RSS %.0f → %.0f MiB (peak %.0f)", float64(s.RSSBeforeKiB)/1024, float64(s.RSSAfterKiB)/1024, float64(s.RSSPeakKiB)/1024))
 		if s.CPUPercent > 0 {
 			parts = append(parts, fmt.Sprintf("server CPU %.0f%% of a core", s.CPUPercent))
 		}
 	}
+	if s := r.Redis; s != nil && s.Error == "" {
+		parts = append(parts, fmt.Sprintf("redis-server RSS %.0f → %.0f MiB, CPU %.0f%% of a core", float64(s.RSSBeforeKiB)/1024, float64(s.RSSAfterKiB)/1024, s.CPUPercent))
+	}
 	if t := r.Tool; t != nil {
-		parts = append(parts, fmt.Sprintf("tool CPU %.0f%%, machine %.0f%% of %d%%", t.CPUPercent, t.MachineCPUPercent, t.Cores*100))
+		tool := fmt.Sprintf("tool CPU %.0f%%", t.CPUPercent)
+		if t.PerDeliveryUS > 0 {
+			tool += fmt.Sprintf(" (%.1f µs per delivery)", t.PerDeliveryUS)
+		}
+		parts = append(parts, fmt.Sprintf("%s, machine %.0f%% of %d%%", tool, t.MachineCPUPercent, t.Cores*100))
 	}
 	if len(r.Disconnects) > 0 {
 		parts = append(parts, fmt.Sprintf("server closed %v", r.Disconnects))

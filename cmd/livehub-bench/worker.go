@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"runtime"
 	"strings"
 	"sync"
 	"time"
@@ -101,6 +102,9 @@ func runWorker(ctx context.Context, stdin io.Reader, stdout io.Writer) error {
 	if spec.Timeout <= 0 {
 		spec.Timeout = time.Hour
 	}
+	if spec.Procs > 0 && os.Getenv("GOMAXPROCS") == "" {
+		runtime.GOMAXPROCS(spec.Procs)
+	}
 	ctx, stop := context.WithTimeout(ctx, spec.Timeout)
 	defer stop()
 	f, err := newFleet(spec)
@@ -170,6 +174,7 @@ func startWorker(command []string, spec fleetSpec) (*remoteFleet, error) {
 	}
 	r.cmd.Stderr = r.stderr
 	r.cmd.Env = os.Environ()
+	r.cmd.SysProcAttr = childAttr()
 	stdin, err := r.cmd.StdinPipe()
 	if err != nil {
 		return nil, err

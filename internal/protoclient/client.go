@@ -5,6 +5,7 @@ package protoclient
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -13,6 +14,7 @@ import (
 	"sync/atomic"
 
 	"github.com/centrifugal/protocol"
+	"github.com/centrifugal/protocol/cfjson"
 	"github.com/coder/websocket"
 )
 
@@ -29,7 +31,10 @@ type Conn struct {
 	waiters map[uint32]chan *protocol.Reply
 
 	pushes chan *protocol.Push
-	done   chan struct{}
+	// onPush and onClose are Options.OnPush and Options.OnClose.
+	onPush  func(*protocol.Push)
+	onClose func(code websocket.StatusCode, reason string)
+	done    chan struct{}
 	// closing stops a reader blocked on a full push buffer.
 	closing   chan struct{}
 	closeOnce sync.Once
@@ -62,6 +67,19 @@ type Options struct {
 	// CompressionThreshold is passed to the WebSocket library for the
 	// messages this client sends.
 	CompressionThreshold int
+	// OnPush, when set, takes the pushes instead of the Pushes channel,
+	// which then stays empty: it is called on the connection's read
+	// goroutine, in order, with no goroutine handoff and no allocation per
+	// push (load tools call it for every delivery of thousands of
+	// connections). The push and what it points to are reused for the next
+	// one, so OnPush must copy what it keeps. While it runs nothing is
+	// read: it must not block, nor make a call on this connection (the
+	// reply would wait behind it).
+	OnPush func(*protocol.Push)
+	// OnClose, when set, is called once on the read goroutine when the
+	// connection ends, before Done is closed, with the close code and
+	// reason the server sent (-1 and "" when it sent none).
+	OnClose func(code websocket.StatusCode, reason string)
 }
 
 // Dial opens a WebSocket to url.
@@ -84,6 +102,10 @@ func Dial(ctx context.Context, url string, o Options) (*Conn, error) {
 	if o.PushBuffer <= 0 {
 		o.PushBuffer = 4096
 	}
+	if o.OnPush != nil {
+		// The channel only closes at the end; it holds nothing.
+		o.PushBuffer = 0
+	}
 	if o.ReadLimit <= 0 {
 		o.ReadLimit = 16 << 20
 	}
@@ -93,6 +115,8 @@ func Dial(ctx context.Context, url string, o Options) (*Conn, error) {
 		protobuf: o.Protobuf,
 		waiters:  make(map[uint32]chan *protocol.Reply),
 		pushes:   make(chan *protocol.Push, o.PushBuffer),
+		onPush:   o.OnPush,
+		onClose:  o.OnClose,
 		done:     make(chan struct{}),
 		closing:  make(chan struct{}),
 	}
@@ -104,7 +128,8 @@ func Dial(ctx context.Context, url string, o Options) (*Conn, error) {
 // SetAutoPong turns answering pings on or off.
 func (c *Conn) SetAutoPong(on bool) { c.autoPong.Store(on) }
 
-// Pushes delivers the server's asynchronous messages in order.
+// Pushes delivers the server's asynchronous messages in order (none when
+// Options.OnPush takes them); it is closed when the connection ends.
 func (c *Conn) Pushes() <-chan *protocol.Push { return c.pushes }
 
 // Done is closed when the connection is gone.
@@ -135,15 +160,27 @@ func (c *Conn) CloseNow() {
 	<-c.done
 }
 
+// readBufSize is the read buffer a connection starts with; maxKeptBuf is
+// the largest it keeps between messages (a bigger one, grown for a large
+// history reply, is dropped after use).
+const (
+	readBufSize = 1 << 10
+	maxKeptBuf  = 64 << 10
+)
+
+// readLoop reads messages into one buffer of the connection and decodes
+// their replies into one reused Reply. Both are safe to reuse: the
+// decoders copy strings and payloads out of the message, and a reply handed
+// to another goroutine (a call's reply, a push on the channel) is given
+// away, the next decoded into a fresh one.
 func (c *Conn) readLoop() {
 	defer close(c.done)
 	defer close(c.pushes)
-	var dec protocol.ReplyDecoder = protocol.NewJSONReplyDecoder(nil)
-	if c.protobuf {
-		dec = protocol.NewProtobufReplyDecoder(nil)
-	}
+	var buf []byte
+	var scratch *protocol.Reply
 	for {
-		_, data, err := c.ws.Read(context.Background())
+		var err error
+		buf, err = c.readMessage(buf[:0])
 		if err != nil {
 			c.closeErr = err
 			c.mu.Lock()
@@ -152,26 +189,116 @@ func (c *Conn) readLoop() {
 				delete(c.waiters, id)
 			}
 			c.mu.Unlock()
+			if c.onClose != nil {
+				c.onClose(c.CloseStatus())
+			}
 			return
 		}
 		c.Frames.Add(1)
-		c.Bytes.Add(int64(len(data)))
-		_ = dec.Reset(data)
-		for {
-			r, err := dec.Decode()
+		c.Bytes.Add(int64(len(buf)))
+		for off := 0; off < len(buf); {
+			if scratch == nil {
+				scratch = new(protocol.Reply)
+			} else {
+				resetReply(scratch)
+			}
+			var end int
+			end, err = c.decodeReply(buf, off, scratch)
 			if err != nil {
-				if !errors.Is(err, io.EOF) {
-					c.closeErr = fmt.Errorf("protoclient: bad frame from server: %w", err)
-					_ = c.ws.CloseNow()
-				}
+				c.closeErr = fmt.Errorf("protoclient: bad frame from server: %w", err)
+				_ = c.ws.CloseNow()
 				break
 			}
-			c.dispatch(r)
+			if end < 0 {
+				break
+			}
+			off = end
+			if c.dispatch(scratch) {
+				scratch = nil
+			}
+		}
+		if cap(buf) > maxKeptBuf {
+			buf = nil
 		}
 	}
 }
 
-func (c *Conn) dispatch(r *protocol.Reply) {
+// readMessage reads the next message into buf, growing it as needed (the
+// connection's read limit bounds it).
+func (c *Conn) readMessage(buf []byte) ([]byte, error) {
+	_, r, err := c.ws.Reader(context.Background())
+	if err != nil {
+		return buf, err
+	}
+	if cap(buf) == 0 {
+		buf = make([]byte, 0, readBufSize)
+	}
+	for {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)]
+		}
+		n, err := r.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if err == io.EOF {
+			return buf, nil
+		}
+		if err != nil {
+			return buf, err
+		}
+	}
+}
+
+// decodeReply decodes the reply at data[off:] into r and returns where the
+// next one starts, or -1 when only whitespace (JSON) or an unreadable length
+// prefix (Protobuf) is left.
+func (c *Conn) decodeReply(data []byte, off int, r *protocol.Reply) (int, error) {
+	if c.protobuf {
+		l, n := binary.Uvarint(data[off:])
+		if n <= 0 {
+			return -1, nil
+		}
+		from := off + n
+		if l > uint64(len(data)-from) {
+			return 0, io.ErrShortBuffer
+		}
+		to := from + int(l)
+		if err := r.UnmarshalCF(data[from:to]); err != nil {
+			return 0, err
+		}
+		return to, nil
+	}
+	i := cfjson.SkipSpace(data, off)
+	if i >= len(data) {
+		return -1, nil
+	}
+	n := r.DecodeJSON(data, i, 0)
+	if n < 0 {
+		return 0, cfjson.Error(data, n)
+	}
+	return n, nil
+}
+
+// resetReply empties r for the next decode, keeping the push and
+// publication it holds and the capacity of the publication's data.
+func resetReply(r *protocol.Reply) {
+	push := r.Push
+	*r = protocol.Reply{}
+	if push == nil {
+		return
+	}
+	pub := push.Pub
+	*push = protocol.Push{}
+	r.Push = push
+	if pub != nil {
+		data := pub.Data[:0]
+		*pub = protocol.Publication{Data: data}
+		push.Pub = pub
+	}
+}
+
+// dispatch routes one reply and reports whether it was handed to another
+// goroutine (and so may not be reused).
+func (c *Conn) dispatch(r *protocol.Reply) bool {
 	switch {
 	case r.Id > 0:
 		c.mu.Lock()
@@ -181,16 +308,23 @@ func (c *Conn) dispatch(r *protocol.Reply) {
 		if ok {
 			w <- r
 		}
+		return ok
 	case r.Push != nil:
+		if c.onPush != nil {
+			c.onPush(r.Push)
+			return false
+		}
 		select {
 		case c.pushes <- r.Push:
 		case <-c.closing:
 		}
+		return true
 	default:
 		// An empty reply is the server's ping.
 		if c.autoPong.Load() {
 			_ = c.WritePong(context.Background())
 		}
+		return false
 	}
 }
 
