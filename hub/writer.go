@@ -115,7 +115,7 @@ func (q *writeQueue) takeLocked(dst [][]byte, maxBytes int) [][]byte {
 	clear(q.frames[rest:])
 	q.frames = q.frames[:rest]
 	q.size -= size
-	if len(q.frames) == 0 && cap(q.frames) > 64 {
+	if len(q.frames) == 0 && cap(q.frames) > 256 {
 		// Give back the memory a burst made the queue grow to; an idle
 		// connection keeps a small slice only.
 		q.frames = nil
