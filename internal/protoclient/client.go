@@ -4,6 +4,7 @@
 package protoclient
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -203,7 +204,8 @@ func (c *Conn) readLoop() {
 				resetReply(scratch)
 			}
 			var end int
-			end, err = c.decodeReply(buf, off, scratch)
+			var empty bool
+			end, empty, err = c.decodeReply(buf, off, scratch)
 			if err != nil {
 				c.closeErr = fmt.Errorf("protoclient: bad frame from server: %w", err)
 				_ = c.ws.CloseNow()
@@ -213,6 +215,12 @@ func (c *Conn) readLoop() {
 				break
 			}
 			off = end
+			if empty {
+				// The server's ping. The reused reply may still hold the
+				// previous push's structs, so it is told by its bytes.
+				c.ping()
+				continue
+			}
 			if c.dispatch(scratch) {
 				scratch = nil
 			}
@@ -250,32 +258,36 @@ func (c *Conn) readMessage(buf []byte) ([]byte, error) {
 
 // decodeReply decodes the reply at data[off:] into r and returns where the
 // next one starts, or -1 when only whitespace (JSON) or an unreadable length
-// prefix (Protobuf) is left.
-func (c *Conn) decodeReply(data []byte, off int, r *protocol.Reply) (int, error) {
+// prefix (Protobuf) is left. empty reports an empty reply (the server's
+// ping): {} in JSON, zero bytes in Protobuf.
+func (c *Conn) decodeReply(data []byte, off int, r *protocol.Reply) (next int, empty bool, err error) {
 	if c.protobuf {
 		l, n := binary.Uvarint(data[off:])
 		if n <= 0 {
-			return -1, nil
+			return -1, false, nil
 		}
 		from := off + n
 		if l > uint64(len(data)-from) {
-			return 0, io.ErrShortBuffer
+			return 0, false, io.ErrShortBuffer
 		}
 		to := from + int(l)
-		if err := r.UnmarshalCF(data[from:to]); err != nil {
-			return 0, err
+		if l == 0 {
+			return to, true, nil
 		}
-		return to, nil
+		if err := r.UnmarshalCF(data[from:to]); err != nil {
+			return 0, false, err
+		}
+		return to, false, nil
 	}
 	i := cfjson.SkipSpace(data, off)
 	if i >= len(data) {
-		return -1, nil
+		return -1, false, nil
 	}
 	n := r.DecodeJSON(data, i, 0)
 	if n < 0 {
-		return 0, cfjson.Error(data, n)
+		return 0, false, cfjson.Error(data, n)
 	}
-	return n, nil
+	return n, len(bytes.TrimSpace(data[i+1:n-1])) == 0, nil
 }
 
 // resetReply empties r for the next decode, keeping the push and
@@ -320,11 +332,15 @@ func (c *Conn) dispatch(r *protocol.Reply) bool {
 		}
 		return true
 	default:
-		// An empty reply is the server's ping.
-		if c.autoPong.Load() {
-			_ = c.WritePong(context.Background())
-		}
+		c.ping()
 		return false
+	}
+}
+
+// ping answers the server's ping unless answering is turned off.
+func (c *Conn) ping() {
+	if c.autoPong.Load() {
+		_ = c.WritePong(context.Background())
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -25,6 +26,8 @@ type fakeServer struct {
 	// closeWith, when non-zero, ends the connection with this code after
 	// the frames channel is closed.
 	closeWith websocket.StatusCode
+	// pongs counts the empty commands (answers to pings) received.
+	pongs atomic.Int64
 }
 
 func newFakeServer(t testing.TB) *fakeServer {
@@ -69,6 +72,9 @@ func (f *fakeServer) serve(w http.ResponseWriter, r *http.Request) {
 			}
 			for {
 				cmd, err := dec.Decode()
+				if cmd != nil && cmd.Id == 0 {
+					f.pongs.Add(1)
+				}
 				if cmd != nil && cmd.Id > 0 {
 					rep := &protocol.Reply{Id: cmd.Id}
 					switch {
@@ -362,5 +368,33 @@ func benchReadPath(b *testing.B, onPush, pb bool) {
 	c.CloseNow()
 	if sum == 0 {
 		b.Fatal("nothing counted")
+	}
+}
+
+// Pings are answered in callback mode too, also after pushes were decoded
+// into the reused reply.
+func TestOnPush_PingsAreAnsweredAfterPushes(t *testing.T) {
+	for _, pb := range []bool{false, true} {
+		t.Run(fmt.Sprintf("protobuf=%v", pb), func(t *testing.T) {
+			f := newFakeServer(t)
+			var pushes atomic.Int64
+			dialTest(t, f, Options{Protobuf: pb, OnPush: func(p *protocol.Push) { pushes.Add(1) }})
+			ping := encodeReply(pb, &protocol.Reply{})
+			f.frames <- ping
+			f.frames <- pubFrame(pb, "live:a", 1)
+			f.frames <- ping
+			f.frames <- pubFrame(pb, "live:a", 2, 3)
+			f.frames <- ping
+			deadline := time.Now().Add(10 * time.Second)
+			for f.pongs.Load() < 3 || pushes.Load() < 3 {
+				if time.Now().After(deadline) {
+					t.Fatalf("%d pongs for 3 pings, %d pushes of 3", f.pongs.Load(), pushes.Load())
+				}
+				time.Sleep(5 * time.Millisecond)
+			}
+			if n := pushes.Load(); n != 3 {
+				t.Fatalf("%d pushes, want 3 (a ping taken for a push?)", n)
+			}
+		})
 	}
 }

@@ -200,9 +200,12 @@ type stockData struct {
 	Version int64  `json:"stock_version"`
 }
 
-func stockOf(t *testing.T, p published) stockData {
+func stockOf(t *testing.T, p published) stockData { return dataOf[stockData](t, p) }
+
+// dataOf decodes the data of a published event.
+func dataOf[T any](t *testing.T, p published) T {
 	t.Helper()
-	var d stockData
+	var d T
 	if err := json.Unmarshal(p.ev.Data, &d); err != nil {
 		t.Fatal(err)
 	}

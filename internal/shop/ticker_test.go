@@ -1,7 +1,6 @@
 package shop_test
 
 import (
-	"encoding/json"
 	"fmt"
 	"testing"
 	"time"
@@ -19,14 +18,7 @@ type tickerData struct {
 	Buyer    string `json:"buyer"`
 }
 
-func tickerOf(t *testing.T, p published) tickerData {
-	t.Helper()
-	var d tickerData
-	if err := json.Unmarshal(p.ev.Data, &d); err != nil {
-		t.Fatal(err)
-	}
-	return d
-}
+func tickerOf(t *testing.T, p published) tickerData { return dataOf[tickerData](t, p) }
 
 // tickerRoom is a node with a live stream and a sale of 100 units, and the
 // log of what it published.
