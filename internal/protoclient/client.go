@@ -177,22 +177,17 @@ const (
 func (c *Conn) readLoop() {
 	defer close(c.done)
 	defer close(c.pushes)
+	if c.onPush == nil {
+		c.readLoopChannel()
+		return
+	}
 	var buf []byte
 	var scratch *protocol.Reply
 	for {
 		var err error
 		buf, err = c.readMessage(buf[:0])
 		if err != nil {
-			c.closeErr = err
-			c.mu.Lock()
-			for id, w := range c.waiters {
-				close(w)
-				delete(c.waiters, id)
-			}
-			c.mu.Unlock()
-			if c.onClose != nil {
-				c.onClose(c.CloseStatus())
-			}
+			c.readFailed(err)
 			return
 		}
 		c.Frames.Add(1)
@@ -228,6 +223,52 @@ func (c *Conn) readLoop() {
 		if cap(buf) > maxKeptBuf {
 			buf = nil
 		}
+	}
+}
+
+// readLoopChannel is the read loop of a connection that hands its pushes
+// over the Pushes channel: every message read whole and every reply
+// decoded afresh, the plain way the tests rely on. The callback mode's
+// loop above reuses its buffer and reply, for the load tool.
+func (c *Conn) readLoopChannel() {
+	var dec protocol.ReplyDecoder = protocol.NewJSONReplyDecoder(nil)
+	if c.protobuf {
+		dec = protocol.NewProtobufReplyDecoder(nil)
+	}
+	for {
+		_, data, err := c.ws.Read(context.Background())
+		if err != nil {
+			c.readFailed(err)
+			return
+		}
+		c.Frames.Add(1)
+		c.Bytes.Add(int64(len(data)))
+		_ = dec.Reset(data)
+		for {
+			r, err := dec.Decode()
+			if err != nil {
+				if !errors.Is(err, io.EOF) {
+					c.closeErr = fmt.Errorf("protoclient: bad frame from server: %w", err)
+					_ = c.ws.CloseNow()
+				}
+				break
+			}
+			c.dispatch(r)
+		}
+	}
+}
+
+// readFailed ends the connection's calls once its read failed with err.
+func (c *Conn) readFailed(err error) {
+	c.closeErr = err
+	c.mu.Lock()
+	for id, w := range c.waiters {
+		close(w)
+		delete(c.waiters, id)
+	}
+	c.mu.Unlock()
+	if c.onClose != nil {
+		c.onClose(c.CloseStatus())
 	}
 }
 
