@@ -178,12 +178,12 @@ func runSuite(ctx context.Context, cfg Config, stdout, logw io.Writer) error {
 
 	// Sustained checkouts on the Redis engine at the target rate: open
 	// loop, each a new buyer, latency from each checkout's scheduled start.
-	rate, secs := "10000", "5s"
+	rate, secs := 10000, "5s"
 	if cfg.Quick {
-		rate, secs = "200", "1s"
+		rate, secs = 200, "1s"
 	}
-	name, target = fmt.Sprintf("checkouts on Redis sustained at %s/s (open loop, %s)", num(int64(atoiOr(rate))), secs), "≥ 10,000 checkouts/s, p99 ≤ 50 ms, oversold 0"
-	r, cmd, err = suiteRun(ctx, bin, logw, "-spawn-redis", "-redis-server", cfg.RedisBin, "-mode", "checkout", "-clients", "0", "-sustain-rate", rate, "-duration", secs)
+	name, target = fmt.Sprintf("checkouts on Redis sustained at %s/s (open loop, %s)", num(int64(rate)), secs), "≥ 10,000 checkouts/s, p99 ≤ 50 ms, oversold 0"
+	r, cmd, err = suiteRun(ctx, bin, logw, "-spawn-redis", "-redis-server", cfg.RedisBin, "-mode", "checkout", "-clients", "0", "-sustain-rate", strconv.Itoa(rate), "-duration", secs)
 	if err != nil {
 		failed(name, target, cmd, err)
 	} else if ck := r.Checkout; ck != nil {
@@ -425,9 +425,3 @@ func fmtNs(ns float64) string {
 }
 
 var _ = os.Getpid
-
-// atoiOr is n's value, or 0.
-func atoiOr(n string) int {
-	v, _ := strconv.Atoi(n)
-	return v
-}

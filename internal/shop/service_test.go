@@ -229,17 +229,7 @@ func TestStockEvents_NewestVersionWinsAcrossNodes(t *testing.T) {
 			a, b := startNode(t, cfgA), startNode(t, cfgB)
 			ctx := t.Context()
 
-			st, err := a.svc.CreateStream(ctx, host, "Harbolnas")
-			if err != nil {
-				t.Fatal(err)
-			}
-			sale, err := a.svc.CreateFlashSale(ctx, host, st.ID, shop.FlashSaleInput{
-				Product: commerce.Product{ID: "p1", Name: "Phone case"}, Price: 49000,
-				Quantity: 5, PerUserLimit: 1, DurationSeconds: 600,
-			})
-			if err != nil {
-				t.Fatal(err)
-			}
+			st, sale := openSale(t, a.svc, 5, 1)
 			// The viewer's snapshot, before any change.
 			snap, err := b.svc.GetFlashSale(ctx, sale.ID)
 			if err != nil {
@@ -286,17 +276,7 @@ func TestStockEvents_SoldOutCarriesVersion(t *testing.T) {
 	log := &hubLog{}
 	n := startNode(t, shop.Config{Store: memstore.New(memstore.Options{}), Publisher: newPublisher("A", log, false), StockInterval: 20 * time.Millisecond})
 	ctx := t.Context()
-	st, err := n.svc.CreateStream(ctx, host, "Harbolnas")
-	if err != nil {
-		t.Fatal(err)
-	}
-	sale, err := n.svc.CreateFlashSale(ctx, host, st.ID, shop.FlashSaleInput{
-		Product: commerce.Product{ID: "p1", Name: "Phone case"}, Price: 49000,
-		Quantity: 1, PerUserLimit: 1, DurationSeconds: 600,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	st, sale := openSale(t, n.svc, 1, 1)
 	if _, _, err := n.svc.Checkout(ctx, buyer("b1"), shop.CheckoutInput{FlashSaleID: sale.ID, Quantity: 1}, "k1"); err != nil {
 		t.Fatal(err)
 	}
@@ -393,4 +373,22 @@ func TestSaleEvents_AnnouncedByAnotherNode(t *testing.T) {
 			}
 		})
 	}
+}
+
+// openSale starts a stream as host and opens a phone-case sale of quantity
+// units in it, at most perUser a buyer.
+func openSale(t *testing.T, svc *shop.Service, quantity, perUser int) (commerce.Stream, commerce.FlashSale) {
+	t.Helper()
+	st, err := svc.CreateStream(t.Context(), host, "Harbolnas")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sale, err := svc.CreateFlashSale(t.Context(), host, st.ID, shop.FlashSaleInput{
+		Product: commerce.Product{ID: "p1", Name: "Phone case"}, Price: 49000,
+		Quantity: quantity, PerUserLimit: perUser, DurationSeconds: 600,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st, sale
 }

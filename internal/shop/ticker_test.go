@@ -36,17 +36,7 @@ func newTickerRoom(t *testing.T, interval time.Duration) *tickerRoom {
 		Store: memstore.New(memstore.Options{}), Publisher: newPublisher("A", log, false),
 		TickerInterval: interval, SweepInterval: time.Hour,
 	})
-	st, err := n.svc.CreateStream(t.Context(), host, "Harbolnas")
-	if err != nil {
-		t.Fatal(err)
-	}
-	sale, err := n.svc.CreateFlashSale(t.Context(), host, st.ID, shop.FlashSaleInput{
-		Product: commerce.Product{ID: "p1", Name: "Phone case"}, Price: 49000,
-		Quantity: 100, PerUserLimit: 10, DurationSeconds: 600,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	st, sale := openSale(t, n.svc, 100, 10)
 	return &tickerRoom{n: n, log: log, live: "live:" + st.ID, studio: "studio:" + st.ID, sale: sale}
 }
 
