@@ -127,8 +127,17 @@ func (c *rollingCluster) terminate(node *rollingNode, limit time.Duration) (time
 	t := c.t
 	t.Helper()
 	s, gen := node.current()
+	// The first value is read before the signal, so that the drain's
+	// steps are counted from where the node stood, however late the
+	// sampler's next read comes on a loaded machine.
+	hc := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{}}
+	defer hc.CloseIdleConnections()
+	baseline, err := shutdownCloses(hc, s.addr)
+	if err != nil {
+		t.Fatalf("node %d (process %d): read /metrics before SIGTERM: %v", node.idx, gen, err)
+	}
 	sampled := make(chan []int, 1)
-	go func() { sampled <- sampleShutdownCloses(s) }()
+	go func() { sampled <- append([]int{baseline}, sampleShutdownCloses(hc, s)...) }()
 	select {
 	case <-s.done:
 		t.Fatalf("node %d (process %d) exited before SIGTERM: %v\n--- server log (tail) ---\n%s", node.idx, gen, s.waitErr, s.logTail(100))
@@ -164,12 +173,9 @@ func (c *rollingCluster) terminate(node *rollingNode, limit time.Duration) (time
 	return took, <-sampled
 }
 
-// sampleShutdownCloses reads livehub_hub_disconnects_total{code="3001"} from
-// the node's /metrics, as often as it answers, until the process exits or
-// the HTTP server stops.
-func sampleShutdownCloses(s *server) []int {
-	hc := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{}}
-	defer hc.CloseIdleConnections()
+// sampleShutdownCloses reads the node's count of 3001 closes as often as it
+// answers, until the process exits or the HTTP server stops.
+func sampleShutdownCloses(hc *http.Client, s *server) []int {
 	var out []int
 	for {
 		select {
@@ -177,28 +183,44 @@ func sampleShutdownCloses(s *server) []int {
 			return out
 		default:
 		}
-		resp, err := hc.Get("http://" + s.addr + "/metrics")
+		n, err := shutdownCloses(hc, s.addr)
 		if err != nil {
 			if len(out) > 0 {
 				return out
 			}
-			// Not listening yet would be odd; the server stops
-			// listening only at the end of its drain.
+			// The server stops listening only at the end of its
+			// drain; an early error is a refused or slow read.
 			time.Sleep(5 * time.Millisecond)
 			continue
-		}
-		body, _ := io.ReadAll(resp.Body)
-		_ = resp.Body.Close()
-		n := 0
-		for _, line := range strings.Split(string(body), "\n") {
-			if v, ok := strings.CutPrefix(line, `livehub_hub_disconnects_total{code="3001"} `); ok {
-				f, _ := strconv.ParseFloat(strings.TrimSpace(v), 64)
-				n = int(f)
-			}
 		}
 		out = append(out, n)
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// shutdownCloses reads livehub_hub_disconnects_total{code="3001"} from the
+// node's /metrics.
+func shutdownCloses(hc *http.Client, addr string) (int, error) {
+	resp, err := hc.Get("http://" + addr + "/metrics")
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return 0, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return 0, fmt.Errorf("/metrics answered %d", resp.StatusCode)
+	}
+	n := 0
+	for _, line := range strings.Split(string(body), "\n") {
+		if v, ok := strings.CutPrefix(line, `livehub_hub_disconnects_total{code="3001"} `); ok {
+			f, _ := strconv.ParseFloat(strings.TrimSpace(v), 64)
+			n = int(f)
+		}
+	}
+	return n, nil
 }
 
 // intermediateSteps counts the distinct values strictly between the first
