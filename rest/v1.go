@@ -32,6 +32,8 @@ type V1Options struct {
 	Logger        *slog.Logger
 	// CheckoutLimits bound POST /v1/checkout per buyer and per client IP.
 	CheckoutLimits CheckoutLimits
+	// CheckoutAdmission bounds the checkouts in progress on the node.
+	CheckoutAdmission CheckoutAdmission
 	// Registerer receives livehub_rest_rate_limited_total and
 	// livehub_payment_notifications_total. Nil registers nowhere.
 	Registerer prometheus.Registerer
@@ -74,7 +76,10 @@ func mountV1(r *gin.Engine, o V1Options) {
 	authed.POST("/streams/:id/flash-sales", h.createFlashSale)
 	authed.GET("/flash-sales/:id", h.getFlashSale)
 	authed.POST("/flash-sales/:id/end", h.endFlashSale)
-	authed.POST("/checkout", newCheckoutGuard(o.CheckoutLimits, h, o.Registerer).handle, h.checkout)
+	// Checkouts are admitted first, before the token is checked: under
+	// overload a refusal should cost the node as little as it can.
+	g.POST("/checkout", newAdmission(o.CheckoutAdmission, h, o.Registerer).handle, h.authenticate,
+		newCheckoutGuard(o.CheckoutLimits, h, o.Registerer).handle, h.checkout)
 	authed.GET("/orders/:id", h.getOrder)
 	authed.GET("/orders", h.listOrders)
 	if o.Simulated {
@@ -136,10 +141,15 @@ func (h *v1) problem(c *gin.Context, err error) {
 	if !errors.As(err, &ce) {
 		ce = &commerce.Error{Code: commerce.EINTERNAL, Message: "internal error", Err: err}
 	}
-	status := statusOf(ce.Code)
-	if status >= 500 {
+	if statusOf(ce.Code) >= 500 {
 		h.log.Error("request failed", "method", c.Request.Method, "path", c.FullPath(), "code", ce.Code, "err", err)
 	}
+	h.writeProblem(c, ce)
+}
+
+// writeProblem writes ce as a problem document, without logging.
+func (h *v1) writeProblem(c *gin.Context, ce *commerce.Error) {
+	status := statusOf(ce.Code)
 	body := gin.H{
 		"type":   "https://livehub.dev/problems/" + strings.ReplaceAll(string(ce.Code), "_", "-"),
 		"title":  titleOf(ce.Code),

@@ -307,7 +307,9 @@ type server struct {
 
 // startServer runs a livehub on the memory engine on a free loopback port
 // and stops it with SIGTERM when the test ends.
-func startServer(t testing.TB) *server {
+// startServer starts livehub on a free port; extra are more LIVEHUB_*
+// settings.
+func startServer(t testing.TB, extra ...string) *server {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("runs a livehub server: skipped with -short")
@@ -328,6 +330,7 @@ func startServer(t testing.TB) *server {
 		"LIVEHUB_LOG_LEVEL=warn",
 		"GORACE=atexit_sleep_ms=0",
 	)
+	s.cmd.Env = append(s.cmd.Env, extra...)
 	s.cmd.Stdout = s.log
 	s.cmd.Stderr = s.log
 	s.cmd.WaitDelay = 5 * time.Second

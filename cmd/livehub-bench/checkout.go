@@ -56,7 +56,7 @@ func (s shopClient) call(ctx context.Context, path, token, idem string, body, ou
 			Detail string `json:"detail"`
 		}
 		_ = json.Unmarshal(rb, &p)
-		return resp.StatusCode, &statusError{Status: resp.StatusCode, Code: p.Code, Detail: p.Detail}
+		return resp.StatusCode, &statusError{Status: resp.StatusCode, Code: p.Code, Detail: p.Detail, RetryAfter: resp.Header.Get("Retry-After")}
 	}
 	if out != nil {
 		if err := json.Unmarshal(rb, out); err != nil {
@@ -68,9 +68,10 @@ func (s shopClient) call(ctx context.Context, path, token, idem string, body, ou
 
 // statusError is a non-2xx answer of /v1 (an application/problem+json body).
 type statusError struct {
-	Status int
-	Code   string
-	Detail string
+	Status     int
+	Code       string
+	Detail     string
+	RetryAfter string
 }
 
 func (e *statusError) Error() string {
@@ -93,6 +94,13 @@ type checkoutReport struct {
 	SoldOut      int            `json:"status_409_sold_out"`
 	Limit        int            `json:"status_409_limit"`
 	Other        int            `json:"status_other"`
+	// Shed counts 503 answers with Retry-After: the node had too many
+	// checkouts in progress and refused this one at once.
+	Shed int `json:"status_503_shed"`
+	// CreatedLatency and ShedLatency count from each request's send to its
+	// answer, for the 201 answers and for the shed ones.
+	CreatedLatency latencySummary `json:"latency_201"`
+	ShedLatency    latencySummary `json:"latency_503_shed"`
 	// OtherDetail counts the other answers by "status code" (or error).
 	OtherDetail map[string]int `json:"status_other_detail,omitempty"`
 	// Sold is the units of the 201 answers; Oversold is what exceeds Units.
@@ -248,6 +256,7 @@ func runCheckout(ctx context.Context, cfg Config, logw io.Writer, rep *Report) e
 	fmt.Fprintf(logw, "flash sale %s: %d units; %d buyers × %d checkouts\n", sale.ID, cfg.Units, cfg.Buyers, cfg.Attempts)
 
 	lat := newHistogram()
+	byClass := newClassLatency()
 	var mu sync.Mutex
 	gate := make(chan struct{})
 	var wg sync.WaitGroup
@@ -270,6 +279,7 @@ func runCheckout(ctx context.Context, cfg Config, logw io.Writer, rep *Report) e
 				t0 := time.Now()
 				status, err := c.call(rctx, "/v1/checkout", tokens[i], fmt.Sprintf("bench-%s-%d-%d", runID, i, a), body, &order)
 				lat.Record(time.Since(t0))
+				byClass.record(status, err, time.Since(t0))
 				mu.Lock()
 				defer mu.Unlock()
 				cr.classify(status, order.Quantity, err)
@@ -284,6 +294,7 @@ func runCheckout(ctx context.Context, cfg Config, logw io.Writer, rep *Report) e
 	cr.Seconds = took.Seconds()
 	cr.PerSecond = float64(cr.Requests) / took.Seconds()
 	cr.Latency = lat.Snapshot().summary()
+	byClass.fill(cr)
 	cr.Oversold = max(0, cr.Sold-cr.Units)
 	if len(cr.OtherDetail) == 0 {
 		cr.OtherDetail = nil
@@ -360,6 +371,7 @@ const maxSaleUnits = 1_000_000
 func runSustained(ctx context.Context, cfg Config, base string, clients []*http.Client, tokens []string, runID string, body any, cr *checkoutReport) {
 	cr.TargetRate, cr.TargetSeconds, cr.MaxInFlight = cfg.SustainRate, cfg.Duration.Seconds(), cfg.BuyerConns
 	lat := newHistogram()
+	byClass := newClassLatency()
 	slots := make(chan struct{}, cfg.BuyerConns)
 	var (
 		mu   sync.Mutex
@@ -401,8 +413,10 @@ schedule:
 				Quantity int `json:"quantity"`
 			}
 			c := shopClient{base: base, client: clients[i%len(clients)]}
+			sent := time.Now()
 			status, err := c.call(rctx, "/v1/checkout", tokens[i], fmt.Sprintf("bench-%s-%d", runID, i), body, &order)
 			lat.Record(time.Since(at))
+			byClass.record(status, err, time.Since(sent))
 			mu.Lock()
 			defer mu.Unlock()
 			cr.classify(status, order.Quantity, err)
@@ -414,6 +428,7 @@ schedule:
 	cr.Seconds = took.Seconds()
 	cr.PerSecond = float64(sent) / took.Seconds()
 	cr.Latency = lat.Snapshot().summary()
+	byClass.fill(cr)
 	cr.MaxLagMS = float64(lag.Microseconds()) / 1000
 	cr.Oversold = max(0, cr.Sold-cr.Units)
 	if len(cr.OtherDetail) == 0 {
@@ -432,6 +447,8 @@ func (cr *checkoutReport) classify(status, quantity int, err error) {
 		cr.SoldOut++
 	case isStatus && se.Status == http.StatusConflict && se.Code == "per_user_limit":
 		cr.Limit++
+	case isStatus && se.Status == http.StatusServiceUnavailable && se.RetryAfter != "":
+		cr.Shed++
 	default:
 		cr.Other++
 		key := strconv.Itoa(status)
@@ -443,6 +460,29 @@ func (cr *checkoutReport) classify(status, quantity int, err error) {
 		}
 		cr.OtherDetail[key]++
 	}
+}
+
+// classLatency keeps the latency of the 201 answers and of the shed ones
+// apart.
+type classLatency struct{ created, shed *histogram }
+
+func newClassLatency() classLatency {
+	return classLatency{created: newHistogram(), shed: newHistogram()}
+}
+
+func (l classLatency) record(status int, err error, d time.Duration) {
+	se, isStatus := err.(*statusError)
+	switch {
+	case err == nil && status == http.StatusCreated:
+		l.created.Record(d)
+	case isStatus && se.Status == http.StatusServiceUnavailable && se.RetryAfter != "":
+		l.shed.Record(d)
+	}
+}
+
+func (l classLatency) fill(cr *checkoutReport) {
+	cr.CreatedLatency = l.created.Snapshot().summary()
+	cr.ShedLatency = l.shed.Snapshot().summary()
 }
 
 func firstLine(s string) string {

@@ -32,6 +32,47 @@ func TestCheckout_SustainedRateKeepsItsSchedule(t *testing.T) {
 	}
 }
 
+// A node that admits one checkout at a time and lets none wait refuses most
+// of a burst with 503 and Retry-After: the tool counts those as shed, apart
+// from the other answers, with their own latency.
+func TestCheckout_ShedAnswersCountedApart(t *testing.T) {
+	srv := startServer(t, "LIVEHUB_CHECKOUT_MAX_IN_FLIGHT=1", "LIVEHUB_CHECKOUT_MAX_WAIT=0")
+	rep := runBench(t, srv, Config{Mode: modeCheckout, Clients: 0, Buyers: 100, Units: 100, PerUserLimit: 1, BuyerConns: 100})
+	ck := rep.Checkout
+	if ck == nil {
+		t.Fatal("no checkout report")
+	}
+	if ck.Shed == 0 || ck.Created == 0 || ck.Created+ck.Shed != 100 || ck.Other != 0 || ck.SoldOut != 0 {
+		t.Errorf("201 %d, shed %d, sold_out %d, other %d %v; want every answer 201 or shed, some of each",
+			ck.Created, ck.Shed, ck.SoldOut, ck.Other, ck.OtherDetail)
+	}
+	if ck.CreatedLatency.Count != int64(ck.Created) || ck.ShedLatency.Count != int64(ck.Shed) {
+		t.Errorf("latency samples: 201 %d of %d, shed %d of %d", ck.CreatedLatency.Count, ck.Created, ck.ShedLatency.Count, ck.Shed)
+	}
+	if ck.Sold != ck.Created || ck.Oversold != 0 {
+		t.Errorf("sold %d for %d created, oversold %d", ck.Sold, ck.Created, ck.Oversold)
+	}
+}
+
+func TestParseFlags_ServerEnv(t *testing.T) {
+	cfg, _, err := parseFlags([]string{"-spawn-server", "bin/livehub", "-server-env", "LIVEHUB_A=1, LIVEHUB_B=x=y"}, func(string) string { return "" }, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cfg.ServerEnv) != 2 || cfg.ServerEnv[0] != "LIVEHUB_A=1" || cfg.ServerEnv[1] != "LIVEHUB_B=x=y" {
+		t.Errorf("ServerEnv %q", cfg.ServerEnv)
+	}
+	for _, args := range [][]string{
+		{"-spawn-server", "bin/livehub", "-server-env", "PATH=/tmp"},
+		{"-spawn-server", "bin/livehub", "-server-env", "LIVEHUB_A"},
+		{"-server-env", "LIVEHUB_A=1"},
+	} {
+		if _, _, err := parseFlags(args, func(string) string { return "" }, io.Discard); err == nil {
+			t.Errorf("%q accepted", args)
+		}
+	}
+}
+
 func TestParseFlags_SustainRate(t *testing.T) {
 	cfg, _, err := parseFlags([]string{"checkout", "-sustain-rate", "2500", "-duration", "20s"}, func(string) string { return "" }, io.Discard)
 	if err != nil {

@@ -101,6 +101,9 @@ type Config struct {
 	SpawnServer string
 	SpawnRedis  bool
 	RedisBin    string
+	// ServerEnv are more LIVEHUB_* settings (NAME=value) of the servers
+	// the tool starts, after its own (limits off).
+	ServerEnv []string
 	// Write is a markdown file whose generated section the run replaces.
 	Write string
 	// Events is the number of room events bytes mode replays.
@@ -181,6 +184,7 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (cf
 	fs.StringVar(&cfg.Variants, "variants", "", "bytes: encodings to replay, comma-separated (json, json+deflate, json+deflate-takeover, protobuf, protobuf+deflate, json+delta, protobuf+delta); empty: all but json+deflate-takeover")
 	fs.BoolVar(&cfg.Quick, "quick", false, "suite: a small set (for tests)")
 	fs.IntVar(&cfg.Nodes, "nodes", 1, "livehub nodes -spawn-server starts on the redis-server of -spawn-redis; clients are spread over them, publications go through the first")
+	serverEnv := fs.String("server-env", "", "comma-separated LIVEHUB_NAME=value settings of the livehub -spawn-server starts")
 	urls := fs.String("urls", "", "comma-separated WebSocket URLs of several nodes to spread the clients over (publications go through -api)")
 	fs.BoolVar(&worker, "worker", false, "run as a worker of a parent livehub-bench (commands on stdin, JSON on stdout)")
 	// "livehub-bench soak -duration 10m" is "-mode soak -duration 10m".
@@ -195,6 +199,15 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (cf
 	}
 	cfg.Sources = splitList(*sources)
 	cfg.URLs = splitList(*urls)
+	cfg.ServerEnv = splitList(*serverEnv)
+	for _, kv := range cfg.ServerEnv {
+		if name, _, ok := strings.Cut(kv, "="); !ok || !strings.HasPrefix(name, "LIVEHUB_") {
+			return cfg, false, fmt.Errorf("-server-env %q: want LIVEHUB_NAME=value", kv)
+		}
+	}
+	if len(cfg.ServerEnv) > 0 && cfg.SpawnServer == "" {
+		return cfg, false, errors.New("-server-env sets the servers the tool starts: give -spawn-server")
+	}
 	cfg.args = args
 	if cfg.APIKey == "" {
 		cfg.APIKey = getenv("LIVEHUB_API_KEY")

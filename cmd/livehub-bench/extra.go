@@ -55,6 +55,7 @@ func spawn(ctx context.Context, cfg *Config, logw io.Writer, extra ...string) (f
 			rp.stop()
 		}
 	}
+	extra = append(extra, cfg.ServerEnv...)
 	secret, apiKey := randomHex(16), randomHex(16)
 	for range max(1, cfg.Nodes) {
 		sp, err := startServerProc(ctx, cfg.SpawnServer, secret, apiKey, extra...)

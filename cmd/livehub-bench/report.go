@@ -468,7 +468,13 @@ func (r *Report) writeTable(w io.Writer) error {
 	if ck := r.Checkout; ck != nil {
 		row("checkout", "%d requests by %d buyers in %.3fs (%.0f checkouts/s)", ck.Requests, ck.Buyers, ck.Seconds, ck.PerSecond)
 		row("latency", "%s", latencyText(ck.Latency))
-		row("status", "201: %d, 409 sold_out: %d, 409 limit: %d, other: %d", ck.Created, ck.SoldOut, ck.Limit, ck.Other)
+		row("status", "201: %d, 409 sold_out: %d, 409 limit: %d, 503 shed: %d, other: %d", ck.Created, ck.SoldOut, ck.Limit, ck.Shed, ck.Other)
+		if ck.CreatedLatency.Count > 0 {
+			row("  201", "%s (send to answer)", latencyText(ck.CreatedLatency))
+		}
+		if ck.ShedLatency.Count > 0 {
+			row("  503 shed", "%s (send to answer)", latencyText(ck.ShedLatency))
+		}
 		for _, k := range slices.Sorted(maps.Keys(ck.OtherDetail)) {
 			row("  other", "%s: %d", k, ck.OtherDetail[k])
 		}

@@ -150,6 +150,7 @@ func NewMain(args []string, getenv func(string) string, stdout, stderr io.Writer
 	}
 	m.v1.Tokens = verifier
 	m.v1.CheckoutLimits = rest.CheckoutLimits{Limiter: eng.limiter, PerUser: cfg.CheckoutUserLimit, PerIP: cfg.CheckoutIPLimit}
+	m.v1.CheckoutAdmission = rest.CheckoutAdmission{MaxInFlight: cfg.CheckoutMaxInFlight, MaxWait: cfg.CheckoutMaxWait}
 	if cfg.WebhookURL != "" {
 		m.webhook, err = orderevents.NewWebhook(orderevents.Options{
 			URL: cfg.WebhookURL, Secret: cfg.WebhookSecret, Log: eng.events,

@@ -58,6 +58,8 @@ type Config struct {
 	WSConnectIPLimit      ratelimit.Limit
 	CheckoutUserLimit     ratelimit.Limit
 	CheckoutIPLimit       ratelimit.Limit
+	CheckoutMaxInFlight   int
+	CheckoutMaxWait       time.Duration
 
 	// WSCompression and WSCompressionThreshold set permessage-deflate.
 	WSCompression          hub.Compression
@@ -207,6 +209,24 @@ func Settings() []Setting {
 			limitSetter(func(c *Config) *ratelimit.Limit { return &c.CheckoutUserLimit })},
 		{"checkout-ip-limit", "LIVEHUB_CHECKOUT_IP_LIMIT", "50:200", "Checkouts one client IP may send: RATE:BURST. Mobile carriers put many buyers behind one address; keep it generous. 0 disables.",
 			limitSetter(func(c *Config) *ratelimit.Limit { return &c.CheckoutIPLimit })},
+		{"checkout-max-in-flight", "LIVEHUB_CHECKOUT_MAX_IN_FLIGHT", "1024", "Checkouts one node works on at once; as many more may wait for a place. Past that a checkout gets 503 with Retry-After at once, and nothing is reserved. 0 disables.",
+			func(c *Config, v string) error {
+				i, err := strconv.Atoi(v)
+				if err != nil || i < 0 {
+					return errors.New("must be a whole number, 0 to disable")
+				}
+				c.CheckoutMaxInFlight = i
+				return nil
+			}},
+		{"checkout-max-wait", "LIVEHUB_CHECKOUT_MAX_WAIT", "500ms", "How long a checkout waits for a place among those in flight before it gets 503 with Retry-After.",
+			func(c *Config, v string) error {
+				d, err := time.ParseDuration(v)
+				if err != nil || d < 0 {
+					return errors.New("must be a duration such as 500ms, 0 to refuse without waiting")
+				}
+				c.CheckoutMaxWait = d
+				return nil
+			}},
 		{"payment-gateway", "LIVEHUB_PAYMENT_GATEWAY", "simulated", "simulated (a pay endpoint settles orders; for development) or midtrans.",
 			func(c *Config, v string) error {
 				if v != "simulated" && v != "midtrans" {
