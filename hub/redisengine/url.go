@@ -34,6 +34,7 @@ func newClient(rawURL string, timeout time.Duration) (client redis.UniversalClie
 			return nil, nil, err
 		}
 		setDurations(timeout, &opt.DialTimeout, &opt.ReadTimeout, &opt.WriteTimeout, &opt.PoolTimeout)
+		opt.Protocol = resp(opt.Protocol)
 		opt.ContextTimeoutEnabled = true
 		if opt.MaxRetries == 0 {
 			opt.MaxRetries = -1
@@ -49,6 +50,7 @@ func newClient(rawURL string, timeout time.Duration) (client redis.UniversalClie
 			return nil, nil, err
 		}
 		setDurations(timeout, &opt.DialTimeout, &opt.ReadTimeout, &opt.WriteTimeout, &opt.PoolTimeout)
+		opt.Protocol = resp(opt.Protocol)
 		opt.ContextTimeoutEnabled = true
 		if opt.MaxRetries == 0 {
 			opt.MaxRetries = -1
@@ -69,8 +71,13 @@ func newClient(rawURL string, timeout time.Duration) (client redis.UniversalClie
 // the pool, so a restarted Redis does not fail commands on stale connections.
 // A failed dial is not retried either (go-redis tries 5 times by default),
 // so calls fail fast while Redis is down.
+//
+// The protocol is RESP2 unless the URL asks for protocol=3: the engine uses
+// nothing RESP3 adds, and a RESP3 client looks for push notifications
+// around every command it sends, work the engine has no use for.
 func applyClientDefaults(opt *redis.Options, timeout time.Duration) {
 	setDurations(timeout, &opt.DialTimeout, &opt.ReadTimeout, &opt.WriteTimeout, &opt.PoolTimeout)
+	opt.Protocol = resp(opt.Protocol)
 	opt.ContextTimeoutEnabled = true
 	if opt.MaxRetries == 0 {
 		opt.MaxRetries = -1
@@ -78,6 +85,14 @@ func applyClientDefaults(opt *redis.Options, timeout time.Duration) {
 	if opt.DialerRetries == 0 {
 		opt.DialerRetries = 1
 	}
+}
+
+// resp returns the protocol version to speak: the URL's protocol=, else 2.
+func resp(fromURL int) int {
+	if fromURL == 0 {
+		return 2
+	}
+	return fromURL
 }
 
 func setDurations(d time.Duration, fields ...*time.Duration) {

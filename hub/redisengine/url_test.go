@@ -95,6 +95,39 @@ func TestNewClient_Defaults(t *testing.T) {
 	}
 }
 
+// The engine speaks RESP2 unless the URL asks for RESP3, in every mode.
+func TestNewClient_ProtocolRESP2UnlessAsked(t *testing.T) {
+	for _, tc := range []struct {
+		url  string
+		want int
+	}{
+		{"redis://127.0.0.1:1", 2},
+		{"redis://127.0.0.1:1?protocol=3", 3},
+		{"redis+cluster://127.0.0.1:1,127.0.0.1:2", 2},
+		{"redis+cluster://127.0.0.1:1?protocol=3", 3},
+		{"redis+sentinel://127.0.0.1:1/master", 2},
+		{"redis+sentinel://127.0.0.1:1/master?protocol=3", 3},
+	} {
+		client, _, err := newClient(tc.url, time.Second)
+		if err != nil {
+			t.Fatalf("newClient(%q): %v", tc.url, err)
+		}
+		var got int
+		switch c := client.(type) {
+		case *redis.Client:
+			got = c.Options().Protocol
+		case *redis.ClusterClient:
+			got = c.Options().Protocol
+		default:
+			t.Fatalf("newClient(%q): %T", tc.url, client)
+		}
+		_ = client.Close()
+		if got != tc.want {
+			t.Errorf("newClient(%q): protocol %d, want %d", tc.url, got, tc.want)
+		}
+	}
+}
+
 func TestRedactURL(t *testing.T) {
 	for in, want := range map[string]string{
 		"redis://user:secret@h:1/0":                           "redis://user:xxxxx@h:1/0",
