@@ -52,6 +52,60 @@ func (n *Node) Publish(ctx context.Context, channel string, data []byte, req Pub
 	return sp, nil
 }
 
+// BroadcastResult is the outcome of a broadcast in one channel.
+type BroadcastResult struct {
+	Position StreamPosition
+	Err      error
+}
+
+// Broadcast publishes the same data into several channels as Publish would
+// into each, with the same request. An engine that publishes in batches
+// (Redis) gets them in one round trip. A channel that fails (a bad name,
+// the engine refusing) fails alone: its result holds the error.
+func (n *Node) Broadcast(ctx context.Context, channels []string, data []byte, req PublishRequest) []BroadcastResult {
+	out := make([]BroadcastResult, len(channels))
+	if !json.Valid(data) {
+		for i := range out {
+			out[i].Err = ErrorBadRequest.WithMessage("data must be a JSON value")
+		}
+		return out
+	}
+	items := make([]BatchItem, 0, len(channels))
+	at := make([]int, 0, len(channels)) // index in channels of each item
+	for i, ch := range channels {
+		ns, perr := n.namespace(ch)
+		if perr != nil {
+			out[i].Err = perr
+			continue
+		}
+		opts := ns.publishOptions()
+		if req.Ephemeral {
+			opts = PublishOptions{}
+		}
+		opts.IdempotencyKey = req.IdempotencyKey
+		opts.Tags = req.Tags
+		opts.Priority = req.Priority
+		items = append(items, BatchItem{Channel: ch, Data: data, Options: opts})
+		at = append(at, i)
+	}
+	var results []BatchResult
+	if bp, ok := n.cfg.Broker.(BatchPublisher); ok && len(items) > 1 {
+		results = bp.PublishBatch(ctx, items)
+	} else {
+		results = make([]BatchResult, len(items))
+		for i, it := range items {
+			results[i].Position, results[i].Cached, results[i].Err = n.cfg.Broker.Publish(ctx, it.Channel, it.Data, it.Options)
+		}
+	}
+	for j, r := range results {
+		if r.Err != nil {
+			n.metrics.brokerPublishErr.Inc()
+		}
+		out[at[j]] = BroadcastResult{Position: r.Position, Err: r.Err}
+	}
+	return out
+}
+
 // History returns a channel's publications for the server API.
 func (n *Node) History(ctx context.Context, channel string, limit int, since *StreamPosition, reverse bool) ([]*protocol.Publication, StreamPosition, error) {
 	ns, perr := n.namespace(channel)

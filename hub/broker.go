@@ -78,6 +78,30 @@ type PublishOptions struct {
 	Priority Priority
 }
 
+// BatchPublisher is a Broker that publishes into several channels in one
+// step: the Redis engine sends the whole batch in one round trip. Each
+// publication is as atomic as Publish makes it; the batch as a whole is
+// not: some may fail while others succeed.
+type BatchPublisher interface {
+	// PublishBatch publishes every item and returns one result per item,
+	// in order.
+	PublishBatch(ctx context.Context, items []BatchItem) []BatchResult
+}
+
+// BatchItem is one publication of a batch.
+type BatchItem struct {
+	Channel string
+	Data    []byte
+	Options PublishOptions
+}
+
+// BatchResult is what Publish would have returned for one item.
+type BatchResult struct {
+	Position StreamPosition
+	Cached   bool
+	Err      error
+}
+
 // HistoryOptions select publications from a channel's history.
 type HistoryOptions struct {
 	// Since returns publications after this position. Nil starts at the

@@ -250,18 +250,19 @@ func apiBroadcast(ctx context.Context, n *hub.Node, body []byte) (any, error) {
 		return nil, badRequest{`field "data" is required`}
 	}
 	out := make([]broadcastResponse, len(req.Channels))
-	for i, ch := range req.Channels {
-		sp, err := n.Publish(ctx, ch, req.Data, hub.PublishRequest{IdempotencyKey: req.IdempotencyKey, Tags: req.Tags})
-		if err != nil {
+	// One call for every channel: the Redis engine publishes them in one
+	// round trip.
+	for i, r := range n.Broadcast(ctx, req.Channels, req.Data, hub.PublishRequest{IdempotencyKey: req.IdempotencyKey, Tags: req.Tags}) {
+		if r.Err != nil {
 			e := errAPIInternal
 			var he *hub.Error
-			if errors.As(err, &he) {
+			if errors.As(r.Err, &he) {
 				e = apiError{he.Code, he.Message}
 			}
 			out[i].Error = &e
 			continue
 		}
-		out[i].Result = &publishResult{Offset: sp.Offset, Epoch: sp.Epoch}
+		out[i].Result = &publishResult{Offset: r.Position.Offset, Epoch: r.Position.Epoch}
 	}
 	return gin.H{"responses": out}, nil
 }

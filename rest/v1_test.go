@@ -49,6 +49,20 @@ func (p nodePublisher) Publish(ctx context.Context, ch string, data []byte, idem
 	return err
 }
 
+// PublishMany publishes into several channels in one call to the node, as
+// the binary's publisher does.
+func (p nodePublisher) PublishMany(ctx context.Context, chs []string, data []byte, idem string, low bool) []error {
+	req := hub.PublishRequest{IdempotencyKey: idem}
+	if low {
+		req.Priority = hub.PriorityLow
+	}
+	errs := make([]error, len(chs))
+	for i, r := range p.n.Broadcast(ctx, chs, data, req) {
+		errs[i] = r.Err
+	}
+	return errs
+}
+
 // PublishLowPriority publishes as the binary's publisher does the room's
 // purchase ticker.
 func (p nodePublisher) PublishLowPriority(ctx context.Context, ch string, data []byte, idem string) error {

@@ -181,7 +181,7 @@ func nextPub(t testing.TB, c *protoclient.Conn, channel string) *protocol.Public
 				return p.Pub
 			}
 		case <-timeout:
-			t.Fatalf("no publication on %s within 5s", channel)
+			t.Fatalf("no publication on %s within 5s (the connection has read %d frames)", channel, c.Frames.Load())
 		}
 	}
 }

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/livehub/livehub/hub"
 )
 
@@ -30,6 +32,70 @@ func (e *Engine) Publish(ctx context.Context, channel string, data []byte, opts 
 	if err := ctx.Err(); err != nil {
 		return hub.StreamPosition{}, false, err
 	}
+	c := e.publishCall(channel, data, opts)
+	if c.plain {
+		return hub.StreamPosition{}, false, e.wrap(ctx, "publish", e.publishMessage(ctx, channel, c.msg))
+	}
+	res, err := publishScript.Run(ctx, e.client, c.keys, c.args...).Slice()
+	r := e.publishResult(ctx, res, err)
+	return r.Position, r.Cached, r.Err
+}
+
+// PublishBatch publishes every item as Publish does, all in one pipeline:
+// one round trip to Redis for the batch (on Redis Cluster, one per node
+// holding some of the channels). It implements hub.BatchPublisher.
+func (e *Engine) PublishBatch(ctx context.Context, items []hub.BatchItem) []hub.BatchResult {
+	out := make([]hub.BatchResult, len(items))
+	if err := ctx.Err(); err != nil {
+		for i := range out {
+			out[i].Err = err
+		}
+		return out
+	}
+	calls := make([]publishCall, len(items))
+	cmds := make([]redis.Cmder, len(items))
+	pipe := e.client.Pipeline()
+	for i, it := range items {
+		c := e.publishCall(it.Channel, it.Data, it.Options)
+		calls[i] = c
+		switch {
+		case !c.plain:
+			cmds[i] = publishScript.EvalSha(ctx, pipe, c.keys, c.args...)
+		case e.cluster != nil:
+			cmds[i] = pipe.SPublish(ctx, e.keys.pubsub(it.Channel), c.msg)
+		default:
+			cmds[i] = pipe.Publish(ctx, e.keys.pubsub(it.Channel), c.msg)
+		}
+	}
+	// Each command's error is read from the command below.
+	_, _ = pipe.Exec(ctx)
+	for i, c := range calls {
+		if c.plain {
+			out[i].Err = e.wrap(ctx, "publish", cmds[i].Err())
+			continue
+		}
+		res, err := cmds[i].(*redis.Cmd).Slice()
+		if redis.HasErrorPrefix(err, "NOSCRIPT") {
+			// Redis does not have the script (it restarted): this
+			// publication was not made. Publish loads the script.
+			res, err = publishScript.Run(ctx, e.client, c.keys, c.args...).Slice()
+		}
+		out[i] = e.publishResult(ctx, res, err)
+	}
+	return out
+}
+
+// publishCall is what one publication sends to Redis: a run of the publish
+// script or, for a publication without history or idempotency key, the
+// message of a plain PUBLISH.
+type publishCall struct {
+	plain bool
+	msg   []byte
+	keys  []string
+	args  []any
+}
+
+func (e *Engine) publishCall(channel string, data []byte, opts hub.PublishOptions) publishCall {
 	pub := hub.Publication{Data: data, Info: opts.ClientInfo, Tags: opts.Tags, Time: time.Now().UnixMilli(), Priority: opts.Priority}
 	body := encodePublication(&pub)
 	withHistory := opts.HistorySize > 0 && opts.HistoryTTL > 0
@@ -38,7 +104,7 @@ func (e *Engine) Publish(ctx context.Context, channel string, data []byte, opts 
 		msg := make([]byte, 0, len(body)+4)
 		msg = append(msg, "p0::"...)
 		msg = append(msg, body...)
-		return hub.StreamPosition{}, false, e.wrap(ctx, "publish", e.publishMessage(ctx, channel, msg))
+		return publishCall{plain: true, msg: msg}
 	}
 
 	keys := []string{e.keys.meta(channel), e.keys.stream(channel)}
@@ -53,7 +119,7 @@ func (e *Engine) Publish(ctx context.Context, channel string, data []byte, opts 
 	if withHistory {
 		size, historyTTL = opts.HistorySize, opts.HistoryTTL
 	}
-	res, err := publishScript.Run(ctx, e.client, keys,
+	return publishCall{keys: keys, args: []any{
 		e.keys.pubsub(channel),
 		body,
 		size,
@@ -62,19 +128,23 @@ func (e *Engine) Publish(ctx context.Context, channel string, data []byte, opts 
 		newEpoch(),
 		millis(idemTTL),
 		e.publishCmd,
-	).Slice()
+	}}
+}
+
+// publishResult reads the publish script's reply.
+func (e *Engine) publishResult(ctx context.Context, res []any, err error) hub.BatchResult {
 	if err != nil {
-		return hub.StreamPosition{}, false, e.wrap(ctx, "publish", err)
+		return hub.BatchResult{Err: e.wrap(ctx, "publish", err)}
 	}
 	if len(res) != 3 {
-		return hub.StreamPosition{}, false, fmt.Errorf("redisengine: publish: unexpected reply %v", res)
+		return hub.BatchResult{Err: fmt.Errorf("redisengine: publish: unexpected reply %v", res)}
 	}
 	sp, err := streamPosition(res[0], res[1])
 	if err != nil {
-		return hub.StreamPosition{}, false, fmt.Errorf("redisengine: publish: %w", err)
+		return hub.BatchResult{Err: fmt.Errorf("redisengine: publish: %w", err)}
 	}
 	cached, _ := res[2].(int64)
-	return sp, cached == 1, nil
+	return hub.BatchResult{Position: sp, Cached: cached == 1}
 }
 
 // millis renders a duration for PEXPIRE and friends, rounding up so a

@@ -47,6 +47,7 @@ import (
 
 var (
 	_ hub.Broker          = (*Engine)(nil)
+	_ hub.BatchPublisher  = (*Engine)(nil)
 	_ hub.PresenceManager = (*Engine)(nil)
 	_ hub.NodeRegistry    = (*Engine)(nil)
 )

@@ -214,15 +214,64 @@ func (n *Notifier) publish(ctx context.Context, channel string, data []byte, req
 	// can only follow the publish, always finds it.
 	d := n.prepare(ctx, h, channel, data)
 	sp, err := h.Publish(ctx, channel, data, req)
+	n.settle(ctx, d, err)
+	return sp, err
+}
+
+// broadcaster is a Hub that publishes into several channels in one call
+// (the node: one round trip on Redis).
+type broadcaster interface {
+	Broadcast(ctx context.Context, channels []string, data []byte, req hub.PublishRequest) []hub.BroadcastResult
+}
+
+// PublishMany publishes data into every channel as Publish does into one,
+// at low priority when low is set, in one call to the hub when it can
+// take several channels at once. It returns an error per channel. It makes
+// the Notifier the shop's ManyPublisher.
+func (n *Notifier) PublishMany(ctx context.Context, channels []string, data []byte, idempotencyKey string, low bool) []error {
+	req := hub.PublishRequest{IdempotencyKey: idempotencyKey}
+	if low {
+		req.Priority = hub.PriorityLow
+	}
+	errs := make([]error, len(channels))
+	hp := n.hub.Load()
+	if hp == nil {
+		for i := range errs {
+			errs[i] = errNoHub
+		}
+		return errs
+	}
+	h := *hp
+	b, ok := h.(broadcaster)
+	if !ok {
+		for i, ch := range channels {
+			_, errs[i] = n.publish(ctx, ch, data, req)
+		}
+		return errs
+	}
+	ds := make([]*decision, len(channels))
+	for i, ch := range channels {
+		ds[i] = n.prepare(ctx, h, ch, data)
+	}
+	for i, r := range b.Broadcast(ctx, channels, data, req) {
+		errs[i] = r.Err
+		n.settle(ctx, ds[i], r.Err)
+	}
+	return errs
+}
+
+// settle pushes or schedules the push of decision d after its publish
+// ended with err; a nil d pushes nothing.
+func (n *Notifier) settle(ctx context.Context, d *decision, err error) {
 	if d == nil {
-		return sp, err
+		return
 	}
 	switch {
 	case err != nil:
 		// No socket got the event: push it now, unless its window was
 		// somehow acknowledged.
 		if d.window && !n.take(ctx, &d.note) {
-			return sp, err
+			return
 		}
 		n.enqueue(ctx, d.note, pushUnpublished)
 	case d.window:
@@ -230,7 +279,6 @@ func (n *Notifier) publish(ctx context.Context, channel string, data []byte, req
 	default:
 		n.enqueue(ctx, d.note, d.reason)
 	}
-	return sp, err
 }
 
 // prepare returns the decision about data on channel, nil when it is not to

@@ -330,3 +330,40 @@ func TestNotifier_AckOnAnotherNode(t *testing.T) {
 		t.Fatalf("jobs %+v, want the third event at once", jobs)
 	}
 }
+
+// PublishMany publishes into every channel through the node at once and
+// decides the push of the personal channel's event as Publish does: at once
+// for a user without a socket, after the window for one in the foreground.
+func TestNotifier_PublishManyPushesForThePersonalChannel(t *testing.T) {
+	e := newEnv(t, envOptions{window: time.Hour})
+	many := func(user, typ string, data any) commerce.Event {
+		t.Helper()
+		ev, err := commerce.NewEvent(typ, time.Now(), data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := json.Marshal(ev)
+		for i, err := range e.notifier.PublishMany(ctxT(t), []string{"user:#" + user, "studio:s1"}, b, typ+":"+ev.ID, false) {
+			if err != nil {
+				t.Fatalf("channel %d: %v", i, err)
+			}
+		}
+		return ev
+	}
+	sent := many("u1", commerce.EventOrderPaid, order("ord_1", "u1", 150000))
+	if jobs := e.jobs(t); len(jobs) != 1 || jobs[0].Notification.ID != sent.ID || jobs[0].Notification.UserID != "u1" {
+		t.Fatalf("jobs %+v, want one push of %s to u1", jobs, sent.ID)
+	}
+
+	c := e.connect(t, "u2")
+	sent = many("u2", commerce.EventOrderPaid, order("ord_2", "u2", 5000))
+	if got := nextEvent(t, c, "u2"); got.ID != sent.ID {
+		t.Fatalf("socket got %s, want %s", got.ID, sent.ID)
+	}
+	if jobs := e.jobs(t); len(jobs) != 0 {
+		t.Fatalf("pushed at once in the foreground: %+v", jobs)
+	}
+	if got := e.metric(t, "livehub_notify_windows_open"); got != 1 {
+		t.Fatalf("open windows %v, want 1", got)
+	}
+}

@@ -15,6 +15,7 @@ import (
 var (
 	_ shop.Publisher            = (*notify.Notifier)(nil)
 	_ shop.LowPriorityPublisher = (*notify.Notifier)(nil)
+	_ shop.ManyPublisher        = (*notify.Notifier)(nil)
 )
 
 // requestHub records the requests the Notifier publishes with.

@@ -41,6 +41,15 @@ type Publisher interface {
 	Publish(ctx context.Context, channel string, data []byte, idempotencyKey string) error
 }
 
+// ManyPublisher is a Publisher that publishes one event into several
+// channels in one call, at normal or low priority (the Redis engine makes
+// that one round trip). The service uses it for events that go to more
+// than one channel when its Publisher has the method. It returns an error
+// per channel.
+type ManyPublisher interface {
+	PublishMany(ctx context.Context, channels []string, data []byte, idempotencyKey string, low bool) []error
+}
+
 // LowPriorityPublisher is a Publisher that can also publish at low
 // priority: a connection whose write queue is congested drops such a
 // publication before any other. The service publishes the room's purchase
@@ -105,6 +114,9 @@ type Service struct {
 
 	// lowPub is the Publisher when it publishes at low priority, else nil.
 	lowPub LowPriorityPublisher
+	// manyPub is the Publisher when it publishes into several channels at
+	// once, else nil.
+	manyPub ManyPublisher
 
 	stockMu      sync.Mutex
 	stockPending map[string]pendingStock // by sale id, waiting for a flush
@@ -159,8 +171,9 @@ func New(cfg Config) (*Service, error) {
 		cfg.Logger = slog.Default()
 	}
 	lowPub, _ := cfg.Publisher.(LowPriorityPublisher)
+	manyPub, _ := cfg.Publisher.(ManyPublisher)
 	return &Service{
-		cfg: cfg, store: cfg.Store, log: cfg.Logger, lowPub: lowPub,
+		cfg: cfg, store: cfg.Store, log: cfg.Logger, lowPub: lowPub, manyPub: manyPub,
 		stockPending:  make(map[string]pendingStock),
 		stockLast:     make(map[string]time.Time),
 		stockKick:     make(chan struct{}, 1),
@@ -187,9 +200,11 @@ func (s *Service) emit(ctx context.Context, typ string, data any, idem string, c
 }
 
 // emitPriority publishes an event into channels, at low priority when low
-// is set and the Publisher can. The channels are published to at the same
-// time: a publish is a round trip to the engine, and they do not depend on
-// each other. It returns when every publish has.
+// is set and the Publisher can. A ManyPublisher gets every channel in one
+// call; otherwise the channels are published to at the same time: a
+// publish is a round trip to the engine, and they do not depend on each
+// other. It returns when every publish has. The idempotency key is the
+// same in every channel: the engines keep keys per channel.
 func (s *Service) emitPriority(ctx context.Context, typ string, data any, idem string, low bool, channels ...string) {
 	ev, err := commerce.NewEvent(typ, s.cfg.Now(), data)
 	if err != nil {
@@ -197,19 +212,22 @@ func (s *Service) emitPriority(ctx context.Context, typ string, data any, idem s
 		return
 	}
 	b, _ := json.Marshal(ev)
-	publish := func(ch string) {
-		key := ""
-		if idem != "" {
-			key = idem + "@" + ch
-		}
-		var err error
-		if low && s.lowPub != nil {
-			err = s.lowPub.PublishLowPriority(ctx, ch, b, key)
-		} else {
-			err = s.cfg.Publisher.Publish(ctx, ch, b, key)
-		}
+	failed := func(ch string, err error) {
 		if err != nil {
 			s.log.Warn("publish event", "type", typ, "channel", ch, "err", err)
+		}
+	}
+	if s.manyPub != nil && len(channels) > 1 {
+		for i, err := range s.manyPub.PublishMany(ctx, channels, b, idem, low) {
+			failed(channels[i], err)
+		}
+		return
+	}
+	publish := func(ch string) {
+		if low && s.lowPub != nil {
+			failed(ch, s.lowPub.PublishLowPriority(ctx, ch, b, idem))
+		} else {
+			failed(ch, s.cfg.Publisher.Publish(ctx, ch, b, idem))
 		}
 	}
 	var wg sync.WaitGroup

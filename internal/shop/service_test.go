@@ -330,7 +330,7 @@ func TestSaleEvents_AnnouncedByAnotherNode(t *testing.T) {
 					}
 					if json.Unmarshal(p.ev.Data, &s) == nil && s.ID == saleID {
 						n++
-						if want := typ + ":" + saleID + "@" + channel; p.key != want {
+						if want := typ + ":" + saleID; p.key != want {
 							t.Errorf("%s published with key %q, want %q", typ, p.key, want)
 						}
 					}
