@@ -46,34 +46,33 @@ func newCheckoutGuard(l CheckoutLimits, h *v1, reg prometheus.Registerer) *check
 	}, []string{"route", "scope"}))}
 }
 
-// handle runs before the checkout handler. A limiter that fails (Redis
-// down) lets the request through: the checkout itself then decides, and
-// refusing every buyer because a guard is unreachable would be worse.
+// handle runs before the checkout handler. Both limits take the request or
+// neither does (one round trip on Redis). A limiter that fails (Redis down)
+// lets the request through: the checkout itself then decides, and refusing
+// every buyer because a guard is unreachable would be worse.
 func (g *checkoutGuard) handle(c *gin.Context) {
 	if g.l.Limiter == nil {
 		c.Next()
 		return
 	}
 	ctx := c.Request.Context()
-	for _, k := range []struct {
-		scope, key string
-		limit      ratelimit.Limit
-	}{
-		{"user", "checkout:u:" + actor(c).UserID, g.l.PerUser},
-		{"ip", "checkout:ip:" + c.ClientIP(), g.l.PerIP},
-	} {
-		d, err := g.l.Limiter.Allow(ctx, k.key, k.limit)
-		if err != nil {
-			g.logError(ctx, err)
-			continue
-		}
-		if !d.Allowed {
-			g.refused.WithLabelValues("checkout", k.scope).Inc()
-			c.Header("Retry-After", strconv.Itoa(int(math.Ceil(d.RetryAfter.Seconds()))))
-			g.h.problem(c, commerce.Errorf(commerce.ERATELIMIT, "too many checkout requests from this %s; retry later", scopeNoun(k.scope)))
-			c.Abort()
-			return
-		}
+	scopes := [2]string{"user", "ip"}
+	d, refused, err := g.l.Limiter.AllowAll(ctx, []ratelimit.Request{
+		{Key: "checkout:u:" + actor(c).UserID, Limit: g.l.PerUser},
+		{Key: "checkout:ip:" + c.ClientIP(), Limit: g.l.PerIP},
+	})
+	if err != nil {
+		g.logError(ctx, err)
+		c.Next()
+		return
+	}
+	if !d.Allowed {
+		scope := scopes[refused]
+		g.refused.WithLabelValues("checkout", scope).Inc()
+		c.Header("Retry-After", strconv.Itoa(int(math.Ceil(d.RetryAfter.Seconds()))))
+		g.h.problem(c, commerce.Errorf(commerce.ERATELIMIT, "too many checkout requests from this %s; retry later", scopeNoun(scope)))
+		c.Abort()
+		return
 	}
 	c.Next()
 }

@@ -50,6 +50,17 @@ type Decision struct {
 type Limiter interface {
 	// Allow takes one request under key. A disabled limit allows all.
 	Allow(ctx context.Context, key string, l Limit) (Decision, error)
+	// AllowAll takes one request under every key, or under none: a request
+	// counted against several limits (a buyer's and their address's) uses
+	// up none of them when one refuses it. It returns the decision and, when
+	// refused, the index of the first request that refused.
+	AllowAll(ctx context.Context, reqs []Request) (Decision, int, error)
+}
+
+// Request is one key and its limit, for AllowAll.
+type Request struct {
+	Key   string
+	Limit Limit
 }
 
 // gcra is the decision for a request at now given the stored theoretical

@@ -2,6 +2,7 @@ package ratelimit
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"time"
 )
@@ -57,6 +58,51 @@ func (m *Memory) Allow(_ context.Context, key string, l Limit) (Decision, error)
 		}
 	}
 	return d, nil
+}
+
+// AllowAll implements Limiter. The shards of the keys are locked in order,
+// so the decision is one step for every key.
+func (m *Memory) AllowAll(_ context.Context, reqs []Request) (Decision, int, error) {
+	var locked []int
+	for _, r := range reqs {
+		if r.Limit.Enabled() {
+			locked = append(locked, int(fnv32(r.Key)%memoryShards))
+		}
+	}
+	slices.Sort(locked)
+	locked = slices.Compact(locked)
+	for _, i := range locked {
+		m.shards[i].mu.Lock()
+	}
+	defer func() {
+		for _, i := range locked {
+			m.shards[i].mu.Unlock()
+		}
+	}()
+	now := m.now()
+	tats := make([]time.Time, len(reqs))
+	for i, r := range reqs {
+		if !r.Limit.Enabled() {
+			continue
+		}
+		s := &m.shards[fnv32(r.Key)%memoryShards]
+		d, tat := gcra(now, s.tat[r.Key], r.Limit)
+		if !d.Allowed {
+			return d, i, nil
+		}
+		tats[i] = tat
+	}
+	for i, r := range reqs {
+		if !r.Limit.Enabled() {
+			continue
+		}
+		s := &m.shards[fnv32(r.Key)%memoryShards]
+		s.tat[r.Key] = tats[i]
+		if len(s.tat) >= s.sweepAt {
+			s.sweepLocked(now)
+		}
+	}
+	return Decision{Allowed: true}, -1, nil
 }
 
 // sweepLocked drops keys whose schedule is in the past: for them a stored

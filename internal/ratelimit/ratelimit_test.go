@@ -61,6 +61,64 @@ func runLimiterTests(t *testing.T, newLimiter func(t *testing.T) (Limiter, Limit
 			t.Fatalf("refused after waiting RetryAfter: %+v", d)
 		}
 	})
+	t.Run("AllowAllTakesEveryKeyOrNone", func(t *testing.T) {
+		a, b := newLimiter(t)
+		user, ip := Limit{Rate: 0.001, Burst: 1}, Limit{Rate: 0.001, Burst: 5}
+		both := []Request{{Key: "u", Limit: user}, {Key: "ip", Limit: ip}}
+		if d, i, err := a.AllowAll(ctx, both); err != nil || !d.Allowed || i != -1 {
+			t.Fatalf("first request: %+v, index %d, %v", d, i, err)
+		}
+		// The user's limit refuses: the address's is not used up.
+		d, i, err := b.AllowAll(ctx, both)
+		if err != nil || d.Allowed || i != 0 || d.RetryAfter <= 0 {
+			t.Fatalf("second request: %+v, index %d, %v; want refused by request 0 with RetryAfter", d, i, err)
+		}
+		for n := range 4 {
+			if d, _ := a.Allow(ctx, "ip", ip); !d.Allowed {
+				t.Fatalf("the address's request %d of the 4 left refused: the refusal used it up", n+1)
+			}
+		}
+		// Now the address refuses: another user's limit is not used up.
+		other := []Request{{Key: "u2", Limit: user}, {Key: "ip", Limit: ip}}
+		if d, i, err := b.AllowAll(ctx, other); err != nil || d.Allowed || i != 1 {
+			t.Fatalf("over the address's limit: %+v, index %d, %v; want refused by request 1", d, i, err)
+		}
+		if d, _ := a.Allow(ctx, "u2", user); !d.Allowed {
+			t.Fatal("the refused request used up the other user's limit")
+		}
+		// Disabled limits take no part.
+		if d, i, err := a.AllowAll(ctx, []Request{{Key: "u3", Limit: Limit{}}, {Key: "u3b", Limit: user}}); err != nil || !d.Allowed || i != -1 {
+			t.Fatalf("one disabled limit: %+v, %d, %v", d, i, err)
+		}
+		if d, i, err := a.AllowAll(ctx, []Request{{Key: "u4", Limit: Limit{}}}); err != nil || !d.Allowed || i != -1 {
+			t.Fatalf("only disabled limits: %+v, %d, %v", d, i, err)
+		}
+	})
+	t.Run("AllowAllConcurrentAcrossNodesAllowsExactlyBurst", func(t *testing.T) {
+		a, b := newLimiter(t)
+		shared, own := Limit{Rate: 0.001, Burst: 10}, Limit{Rate: 0.001, Burst: 100}
+		var allowed atomic.Int64
+		var wg sync.WaitGroup
+		for i := range 100 {
+			lim := a
+			if i%2 == 1 {
+				lim = b
+			}
+			wg.Go(func() {
+				d, _, err := lim.AllowAll(ctx, []Request{{Key: fmt.Sprint("own", i), Limit: own}, {Key: "shared", Limit: shared}})
+				if err != nil {
+					t.Error(err)
+				}
+				if d.Allowed {
+					allowed.Add(1)
+				}
+			})
+		}
+		wg.Wait()
+		if got := allowed.Load(); got != 10 {
+			t.Fatalf("%d of 100 concurrent requests allowed, want the shared burst of 10", got)
+		}
+	})
 	t.Run("ConcurrentAcrossNodesAllowsExactlyBurst", func(t *testing.T) {
 		a, b := newLimiter(t)
 		l := Limit{Rate: 0.001, Burst: 10}
@@ -103,6 +161,24 @@ func TestLimiter_Redis(t *testing.T) {
 		prefix := fmt.Sprintf("t%d:", n)
 		return NewRedis(newClient(t, srv.URL), prefix), NewRedis(newClient(t, srv.URL), prefix)
 	})
+}
+
+// On Redis Cluster the keys of one request sit in different slots: they
+// are decided one after the other, and the refusing index is still right.
+func TestRedis_AllowAllOnCluster(t *testing.T) {
+	cluster := redistest.StartCluster(t, 3)
+	c := redis.NewClusterClient(&redis.ClusterOptions{Addrs: cluster.Addrs})
+	t.Cleanup(func() { _ = c.Close() })
+	l := NewRedis(c, "t:")
+	ctx := context.Background()
+	one := Limit{Rate: 0.001, Burst: 1}
+	reqs := []Request{{Key: "a", Limit: Limit{Rate: 0.001, Burst: 5}}, {Key: "b", Limit: one}}
+	if d, i, err := l.AllowAll(ctx, reqs); err != nil || !d.Allowed || i != -1 {
+		t.Fatalf("first: %+v, %d, %v", d, i, err)
+	}
+	if d, i, err := l.AllowAll(ctx, reqs); err != nil || d.Allowed || i != 1 || d.RetryAfter <= 0 {
+		t.Fatalf("second: %+v, %d, %v; want refused by request 1", d, i, err)
+	}
 }
 
 func newClient(t *testing.T, url string) redis.UniversalClient {
