@@ -27,6 +27,18 @@ type PublishRequest struct {
 	Priority Priority
 }
 
+// options are the engine's options for the request in namespace ns.
+func (req PublishRequest) options(ns *NamespaceOptions) PublishOptions {
+	opts := ns.publishOptions()
+	if req.Ephemeral {
+		opts = PublishOptions{}
+	}
+	opts.IdempotencyKey = req.IdempotencyKey
+	opts.Tags = req.Tags
+	opts.Priority = req.Priority
+	return opts
+}
+
 // Publish publishes data into a channel, keeping it in history when the
 // namespace does. data must be a JSON value.
 func (n *Node) Publish(ctx context.Context, channel string, data []byte, req PublishRequest) (StreamPosition, error) {
@@ -37,14 +49,7 @@ func (n *Node) Publish(ctx context.Context, channel string, data []byte, req Pub
 	if !json.Valid(data) {
 		return StreamPosition{}, ErrorBadRequest.WithMessage("data must be a JSON value")
 	}
-	opts := ns.publishOptions()
-	if req.Ephemeral {
-		opts = PublishOptions{}
-	}
-	opts.IdempotencyKey = req.IdempotencyKey
-	opts.Tags = req.Tags
-	opts.Priority = req.Priority
-	sp, _, err := n.cfg.Broker.Publish(ctx, channel, data, opts)
+	sp, _, err := n.cfg.Broker.Publish(ctx, channel, data, req.options(ns))
 	if err != nil {
 		n.metrics.brokerPublishErr.Inc()
 		return StreamPosition{}, err
@@ -78,14 +83,7 @@ func (n *Node) Broadcast(ctx context.Context, channels []string, data []byte, re
 			out[i].Err = perr
 			continue
 		}
-		opts := ns.publishOptions()
-		if req.Ephemeral {
-			opts = PublishOptions{}
-		}
-		opts.IdempotencyKey = req.IdempotencyKey
-		opts.Tags = req.Tags
-		opts.Priority = req.Priority
-		items = append(items, BatchItem{Channel: ch, Data: data, Options: opts})
+		items = append(items, BatchItem{Channel: ch, Data: data, Options: req.options(ns)})
 		at = append(at, i)
 	}
 	var results []BatchResult

@@ -33,15 +33,8 @@ func newClient(rawURL string, timeout time.Duration) (client redis.UniversalClie
 		if err != nil {
 			return nil, nil, err
 		}
-		setDurations(timeout, &opt.DialTimeout, &opt.ReadTimeout, &opt.WriteTimeout, &opt.PoolTimeout)
-		opt.Protocol = resp(opt.Protocol)
-		opt.ContextTimeoutEnabled = true
-		if opt.MaxRetries == 0 {
-			opt.MaxRetries = -1
-		}
-		if opt.DialerRetries == 0 {
-			opt.DialerRetries = 1
-		}
+		clientDefaults{&opt.DialTimeout, &opt.ReadTimeout, &opt.WriteTimeout, &opt.PoolTimeout,
+			&opt.Protocol, &opt.ContextTimeoutEnabled, &opt.MaxRetries, &opt.DialerRetries}.apply(timeout)
 		c := redis.NewClusterClient(opt)
 		return c, c, nil
 	case "redis+sentinel", "rediss+sentinel":
@@ -49,15 +42,8 @@ func newClient(rawURL string, timeout time.Duration) (client redis.UniversalClie
 		if err != nil {
 			return nil, nil, err
 		}
-		setDurations(timeout, &opt.DialTimeout, &opt.ReadTimeout, &opt.WriteTimeout, &opt.PoolTimeout)
-		opt.Protocol = resp(opt.Protocol)
-		opt.ContextTimeoutEnabled = true
-		if opt.MaxRetries == 0 {
-			opt.MaxRetries = -1
-		}
-		if opt.DialerRetries == 0 {
-			opt.DialerRetries = 1
-		}
+		clientDefaults{&opt.DialTimeout, &opt.ReadTimeout, &opt.WriteTimeout, &opt.PoolTimeout,
+			&opt.Protocol, &opt.ContextTimeoutEnabled, &opt.MaxRetries, &opt.DialerRetries}.apply(timeout)
 		return redis.NewFailoverClient(opt), nil, nil
 	default:
 		return nil, nil, fmt.Errorf("redis URL scheme %q is not one of redis, rediss, unix, redis+cluster, rediss+cluster, redis+sentinel, rediss+sentinel", scheme)
@@ -76,14 +62,28 @@ func newClient(rawURL string, timeout time.Duration) (client redis.UniversalClie
 // nothing RESP3 adds, and a RESP3 client looks for push notifications
 // around every command it sends, work the engine has no use for.
 func applyClientDefaults(opt *redis.Options, timeout time.Duration) {
-	setDurations(timeout, &opt.DialTimeout, &opt.ReadTimeout, &opt.WriteTimeout, &opt.PoolTimeout)
-	opt.Protocol = resp(opt.Protocol)
-	opt.ContextTimeoutEnabled = true
-	if opt.MaxRetries == 0 {
-		opt.MaxRetries = -1
+	clientDefaults{&opt.DialTimeout, &opt.ReadTimeout, &opt.WriteTimeout, &opt.PoolTimeout,
+		&opt.Protocol, &opt.ContextTimeoutEnabled, &opt.MaxRetries, &opt.DialerRetries}.apply(timeout)
+}
+
+// clientDefaults points at the fields the engine sets alike in the options
+// of every kind of client (single, Cluster, Sentinel).
+type clientDefaults struct {
+	dial, read, write, pool *time.Duration
+	protocol                *int
+	contextTimeout          *bool
+	maxRetries, dialRetries *int
+}
+
+func (d clientDefaults) apply(timeout time.Duration) {
+	setDurations(timeout, d.dial, d.read, d.write, d.pool)
+	*d.protocol = resp(*d.protocol)
+	*d.contextTimeout = true
+	if *d.maxRetries == 0 {
+		*d.maxRetries = -1
 	}
-	if opt.DialerRetries == 0 {
-		opt.DialerRetries = 1
+	if *d.dialRetries == 0 {
+		*d.dialRetries = 1
 	}
 }
 

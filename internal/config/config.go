@@ -186,23 +186,9 @@ func Settings() []Setting {
 				return nil
 			}},
 		{"ws-max-conns-per-ip", "LIVEHUB_WS_MAX_CONNS_PER_IP", "2000", "Sockets one client IP may hold open on a node (429 at the handshake past it). 0 disables.",
-			func(c *Config, v string) error {
-				i, err := strconv.Atoi(v)
-				if err != nil || i < 0 {
-					return errors.New("must be a whole number, 0 to disable")
-				}
-				c.WSMaxConnsPerIP = i
-				return nil
-			}},
+			countSetter(func(c *Config) *int { return &c.WSMaxConnsPerIP })},
 		{"max-conns-per-user", "LIVEHUB_MAX_CONNS_PER_USER", "20", "Connections one signed-in user may hold on a node; the next connect is closed with 3504. 0 disables.",
-			func(c *Config, v string) error {
-				i, err := strconv.Atoi(v)
-				if err != nil || i < 0 {
-					return errors.New("must be a whole number, 0 to disable")
-				}
-				c.MaxConnsPerUser = i
-				return nil
-			}},
+			countSetter(func(c *Config) *int { return &c.MaxConnsPerUser })},
 		{"ws-connect-ip-limit", "LIVEHUB_WS_CONNECT_IP_LIMIT", "100:1000", "WebSocket handshakes one client IP may start: RATE:BURST, RATE per second (429 with Retry-After past it). 0 disables.",
 			limitSetter(func(c *Config) *ratelimit.Limit { return &c.WSConnectIPLimit })},
 		{"checkout-user-limit", "LIVEHUB_CHECKOUT_USER_LIMIT", "2:5", "Checkouts one buyer may send: RATE:BURST, RATE per second (429 with Retry-After past it). 0 disables.",
@@ -210,14 +196,7 @@ func Settings() []Setting {
 		{"checkout-ip-limit", "LIVEHUB_CHECKOUT_IP_LIMIT", "50:200", "Checkouts one client IP may send: RATE:BURST. Mobile carriers put many buyers behind one address; keep it generous. 0 disables.",
 			limitSetter(func(c *Config) *ratelimit.Limit { return &c.CheckoutIPLimit })},
 		{"checkout-max-in-flight", "LIVEHUB_CHECKOUT_MAX_IN_FLIGHT", "1024", "Checkouts one node works on at once; as many more may wait for a place. Past that a checkout gets 503 with Retry-After at once, and nothing is reserved. 0 disables.",
-			func(c *Config, v string) error {
-				i, err := strconv.Atoi(v)
-				if err != nil || i < 0 {
-					return errors.New("must be a whole number, 0 to disable")
-				}
-				c.CheckoutMaxInFlight = i
-				return nil
-			}},
+			countSetter(func(c *Config) *int { return &c.CheckoutMaxInFlight })},
 		{"checkout-max-wait", "LIVEHUB_CHECKOUT_MAX_WAIT", "500ms", "How long a checkout waits for a place among those in flight before it gets 503 with Retry-After.",
 			func(c *Config, v string) error {
 				d, err := time.ParseDuration(v)
@@ -368,6 +347,18 @@ func limitSetter(field func(*Config) *ratelimit.Limit) func(*Config, string) err
 			l.Burst = b
 		}
 		*field(c) = l
+		return nil
+	}
+}
+
+// countSetter parses a whole number, 0 meaning the limit is off.
+func countSetter(field func(*Config) *int) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		i, err := strconv.Atoi(v)
+		if err != nil || i < 0 {
+			return errors.New("must be a whole number, 0 to disable")
+		}
+		*field(c) = i
 		return nil
 	}
 }

@@ -97,53 +97,46 @@ func runLimiterTests(t *testing.T, newLimiter func(t *testing.T) (Limiter, Limit
 	t.Run("AllowAllConcurrentAcrossNodesAllowsExactlyBurst", func(t *testing.T) {
 		a, b := newLimiter(t)
 		shared, own := Limit{Rate: 0.001, Burst: 10}, Limit{Rate: 0.001, Burst: 100}
-		var allowed atomic.Int64
-		var wg sync.WaitGroup
-		for i := range 100 {
-			lim := a
-			if i%2 == 1 {
-				lim = b
-			}
-			wg.Go(func() {
-				d, _, err := lim.AllowAll(ctx, []Request{{Key: fmt.Sprint("own", i), Limit: own}, {Key: "shared", Limit: shared}})
-				if err != nil {
-					t.Error(err)
-				}
-				if d.Allowed {
-					allowed.Add(1)
-				}
-			})
-		}
-		wg.Wait()
-		if got := allowed.Load(); got != 10 {
+		got := countAllowed(t, a, b, func(lim Limiter, i int) (Decision, error) {
+			d, _, err := lim.AllowAll(ctx, []Request{{Key: fmt.Sprint("own", i), Limit: own}, {Key: "shared", Limit: shared}})
+			return d, err
+		})
+		if got != 10 {
 			t.Fatalf("%d of 100 concurrent requests allowed, want the shared burst of 10", got)
 		}
 	})
 	t.Run("ConcurrentAcrossNodesAllowsExactlyBurst", func(t *testing.T) {
 		a, b := newLimiter(t)
 		l := Limit{Rate: 0.001, Burst: 10}
-		var allowed atomic.Int64
-		var wg sync.WaitGroup
-		for i := range 100 {
-			lim := a
-			if i%2 == 1 {
-				lim = b
-			}
-			wg.Go(func() {
-				d, err := lim.Allow(ctx, "shared", l)
-				if err != nil {
-					t.Error(err)
-				}
-				if d.Allowed {
-					allowed.Add(1)
-				}
-			})
-		}
-		wg.Wait()
-		if got := allowed.Load(); got != 10 {
+		got := countAllowed(t, a, b, func(lim Limiter, _ int) (Decision, error) { return lim.Allow(ctx, "shared", l) })
+		if got != 10 {
 			t.Fatalf("%d of 100 concurrent requests allowed, want the burst of 10", got)
 		}
 	})
+}
+
+// countAllowed makes 100 requests at once, alternately through a and b,
+// and returns how many were allowed.
+func countAllowed(t *testing.T, a, b Limiter, take func(lim Limiter, i int) (Decision, error)) int64 {
+	var allowed atomic.Int64
+	var wg sync.WaitGroup
+	for i := range 100 {
+		lim := a
+		if i%2 == 1 {
+			lim = b
+		}
+		wg.Go(func() {
+			d, err := take(lim, i)
+			if err != nil {
+				t.Error(err)
+			}
+			if d.Allowed {
+				allowed.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	return allowed.Load()
 }
 
 func TestLimiter_Memory(t *testing.T) {
