@@ -211,10 +211,15 @@ func (s *Service) emitPriority(ctx context.Context, typ string, data any, idem s
 		s.log.Error("encode event", "type", typ, "err", err)
 		return
 	}
+	s.emitEvent(ctx, ev, idem, low, channels...)
+}
+
+// emitEvent publishes a made event, as emitPriority does.
+func (s *Service) emitEvent(ctx context.Context, ev commerce.Event, idem string, low bool, channels ...string) {
 	b, _ := json.Marshal(ev)
 	failed := func(ch string, err error) {
 		if err != nil {
-			s.log.Warn("publish event", "type", typ, "channel", ch, "err", err)
+			s.log.Warn("publish event", "type", ev.Type, "channel", ch, "err", err)
 		}
 	}
 	if s.manyPub != nil && len(channels) > 1 {
@@ -240,17 +245,25 @@ func (s *Service) emitPriority(ctx context.Context, typ string, data any, idem s
 	wg.Wait()
 }
 
-func (s *Service) appendLog(ctx context.Context, typ string, o commerce.Order) {
-	if s.cfg.Log == nil {
-		return
-	}
+// orderEvent makes one event about order o and, at the same time, publishes
+// it to the buyer and the studio and appends it to the order event log: the
+// socket, the push and the webhook carry the same event, with one id.
+func (s *Service) orderEvent(ctx context.Context, typ string, o commerce.Order) {
 	ev, err := commerce.NewEvent(typ, s.cfg.Now(), o)
 	if err != nil {
+		s.log.Error("encode event", "type", typ, "err", err)
 		return
 	}
-	if err := s.cfg.Log.Append(ctx, o.ID, ev); err != nil {
-		s.log.Error("order event log append failed", "order", o.ID, "type", typ, "err", err)
+	var wg sync.WaitGroup
+	if s.cfg.Log != nil {
+		wg.Go(func() {
+			if err := s.cfg.Log.Append(ctx, o.ID, ev); err != nil {
+				s.log.Error("order event log append failed", "order", o.ID, "type", typ, "err", err)
+			}
+		})
 	}
+	s.emitEvent(ctx, ev, typ+":"+o.ID, false, userChannel(o.BuyerID), studioChannel(o.StreamID))
+	wg.Wait()
 }
 
 // CreateStream starts a live stream hosted by the actor.
@@ -566,10 +579,7 @@ func (s *Service) Checkout(ctx context.Context, a Actor, in CheckoutInput, idemK
 	if t, now := s.placed(o); now {
 		wg.Go(func() { s.emitTicker(ectx, t) })
 	}
-	if s.cfg.Log != nil {
-		wg.Go(func() { s.appendLog(ectx, commerce.EventOrderCreated, o) })
-	}
-	s.emit(ectx, commerce.EventOrderCreated, o, "order.created:"+o.ID, userChannel(o.BuyerID), studioChannel(o.StreamID))
+	s.orderEvent(ectx, commerce.EventOrderCreated, o)
 	wg.Wait()
 	return o, true, nil
 }
@@ -629,9 +639,7 @@ func (s *Service) MarkPaid(ctx context.Context, orderID string, p commerce.Payme
 		return tr.Order, err
 	}
 	if tr.Changed {
-		o := tr.Order
-		s.emit(ctx, commerce.EventOrderPaid, o, "order.paid:"+o.ID, userChannel(o.BuyerID), studioChannel(o.StreamID))
-		s.appendLog(ctx, commerce.EventOrderPaid, o)
+		s.orderEvent(ctx, commerce.EventOrderPaid, tr.Order)
 	}
 	return tr.Order, nil
 }
@@ -656,8 +664,7 @@ func (s *Service) release(ctx context.Context, orderID string, to commerce.Order
 	s.stockChanged(o.FlashSaleID, o.StreamID, tr.StockLeft, tr.StockVersion)
 	if o.Payment.Gateway != "" {
 		// A charge existed: the buyer and studio saw the order.
-		s.emit(ctx, typ, o, typ+":"+o.ID, userChannel(o.BuyerID), studioChannel(o.StreamID))
-		s.appendLog(ctx, typ, o)
+		s.orderEvent(ctx, typ, o)
 	}
 	return tr, nil
 }
