@@ -77,12 +77,11 @@ package redisstore
 import (
 	"crypto/rand"
 	"encoding/hex"
-	"errors"
-	"fmt"
 	"strings"
 	"time"
 
 	"github.com/livehub/livehub/internal/commerce"
+	"github.com/livehub/livehub/internal/redisutil"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -134,9 +133,7 @@ func New(client redis.UniversalClient, opts Options) *Store {
 	if opts.Prefix == "" {
 		opts.Prefix = defaultPrefix
 	}
-	if strings.ContainsAny(opts.Prefix, "{}") {
-		panic(fmt.Sprintf("redisstore: prefix %q contains a brace", opts.Prefix))
-	}
+	redisutil.CheckPrefix("redisstore", opts.Prefix)
 	if opts.IdempotencyTTL <= 0 {
 		opts.IdempotencyTTL = defaultIdempotencyTTL
 	}
@@ -161,37 +158,11 @@ func token() string {
 	return hex.EncodeToString(b[:])
 }
 
-// unavailableErrors are the reply prefixes of a Redis that is up but cannot
-// serve now (loading, failing over, out of memory, busy with a script).
-var unavailableErrors = []string{"LOADING", "CLUSTERDOWN", "TRYAGAIN", "MASTERDOWN", "READONLY", "NOREPLICAS", "BUSY", "OOM", "MOVED", "ASK"}
-
-// fail turns an error of the client into a commerce.Error: EUNAVAILABLE when
-// Redis is unreachable or cannot serve, EINTERNAL for any other reply error
-// (a bug). Domain errors pass through.
-func fail(op string, err error) error {
-	if err == nil {
-		return nil
-	}
-	var ce *commerce.Error
-	if errors.As(err, &ce) {
-		return err
-	}
-	wrapped := fmt.Errorf("redisstore: %s: %w", op, err)
-	var re redis.Error
-	if errors.As(err, &re) && !errors.Is(err, redis.Nil) {
-		msg := re.Error()
-		for _, p := range unavailableErrors {
-			if strings.HasPrefix(msg, p) {
-				return &commerce.Error{Code: commerce.EUNAVAILABLE, Message: "the store is busy; try again", Err: wrapped}
-			}
-		}
-		return &commerce.Error{Code: commerce.EINTERNAL, Message: "the store failed", Err: wrapped}
-	}
-	return &commerce.Error{Code: commerce.EUNAVAILABLE, Message: "the store is not answering; try again", Err: wrapped}
-}
+// fail turns an error of the client into a commerce.Error (redisutil.Fail).
+func fail(op string, err error) error { return redisutil.Fail("redisstore", "the store", op, err) }
 
 func internal(op string, format string, args ...any) error {
-	return &commerce.Error{Code: commerce.EINTERNAL, Message: "the store failed", Err: fmt.Errorf("redisstore: "+op+": "+format, args...)}
+	return redisutil.Internal("redisstore", "the store", op, format, args...)
 }
 
 // hasBrace reports whether an id would break its key's hash tag.

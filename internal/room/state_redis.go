@@ -5,15 +5,12 @@ import (
 	"embed"
 	"encoding/json"
 	"errors"
-	"fmt"
-	"hash/fnv"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/livehub/livehub/internal/commerce"
+	"github.com/livehub/livehub/internal/redisutil"
 )
 
 var _ State = (*RedisState)(nil)
@@ -21,20 +18,10 @@ var _ State = (*RedisState)(nil)
 //go:embed lua/*.lua
 var luaFiles embed.FS
 
-func mustLua(name string) *redis.Script {
-	b, err := luaFiles.ReadFile("lua/" + name)
-	if err != nil {
-		panic(err)
-	}
-	return redis.NewScript(string(b))
-}
-
-// The scripts run with EVALSHA and fall back to EVAL when Redis does not have
-// them yet (a restart, a new cluster node), which redis.Script does.
 var (
-	chatCheckScript = mustLua("chat_check.lua")
-	announceScript  = mustLua("announce.lua")
-	peakScript      = mustLua("peak.lua")
+	chatCheckScript = redisutil.MustScript(luaFiles, "chat_check.lua")
+	announceScript  = redisutil.MustScript(luaFiles, "announce.lua")
+	peakScript      = redisutil.MustScript(luaFiles, "peak.lua")
 )
 
 // Defaults of RedisStateOptions.
@@ -90,9 +77,7 @@ func NewRedisState(client redis.UniversalClient, opts RedisStateOptions) *RedisS
 	if opts.Prefix == "" {
 		opts.Prefix = defaultStatePrefix
 	}
-	if strings.ContainsAny(opts.Prefix, "{}") {
-		panic(fmt.Sprintf("room: prefix %q contains a brace", opts.Prefix))
-	}
+	redisutil.CheckPrefix("room", opts.Prefix)
 	if opts.TTL <= 0 {
 		opts.TTL = defaultStateTTL
 	}
@@ -103,13 +88,7 @@ func NewRedisState(client redis.UniversalClient, opts RedisStateOptions) *RedisS
 type roomKeys struct{ base string }
 
 func (s *RedisState) keys(stream string) roomKeys {
-	tag := "{r:" + stream + "}"
-	if stream == "" || strings.ContainsAny(stream, "{}") {
-		h := fnv.New64a()
-		_, _ = h.Write([]byte(stream))
-		tag = "{r#" + strconv.FormatUint(h.Sum64(), 36) + "}" + stream
-	}
-	return roomKeys{base: s.prefix + ".room." + tag}
+	return roomKeys{base: s.prefix + ".room." + redisutil.Tag("r", stream)}
 }
 
 func (k roomKeys) mods() string              { return k.base + ".mods" }
@@ -401,29 +380,9 @@ func toString(res []any, i int) string {
 	return ""
 }
 
-// unavailableErrors are the reply prefixes of a Redis that is up but cannot
-// serve now (loading, failing over, out of memory, busy with a script).
-var unavailableErrors = []string{"LOADING", "CLUSTERDOWN", "TRYAGAIN", "MASTERDOWN", "READONLY", "NOREPLICAS", "BUSY", "OOM", "MOVED", "ASK"}
-
-// fail turns a client error into a commerce.Error: EUNAVAILABLE when Redis
-// is unreachable or cannot serve now, EINTERNAL for any other reply error.
-func fail(op string, err error) error {
-	if err == nil {
-		return nil
-	}
-	wrapped := fmt.Errorf("room: redis %s: %w", op, err)
-	var re redis.Error
-	if errors.As(err, &re) {
-		for _, p := range unavailableErrors {
-			if strings.HasPrefix(re.Error(), p) {
-				return &commerce.Error{Code: commerce.EUNAVAILABLE, Message: "the room is busy; try again", Err: wrapped}
-			}
-		}
-		return &commerce.Error{Code: commerce.EINTERNAL, Message: "the room failed", Err: wrapped}
-	}
-	return &commerce.Error{Code: commerce.EUNAVAILABLE, Message: "the room is not answering; try again", Err: wrapped}
-}
+// fail turns a client error into a commerce.Error (redisutil.Fail).
+func fail(op string, err error) error { return redisutil.Fail("room: redis", "the room", op, err) }
 
 func internal(op, format string, args ...any) error {
-	return &commerce.Error{Code: commerce.EINTERNAL, Message: "the room failed", Err: fmt.Errorf("room: redis "+op+": "+format, args...)}
+	return redisutil.Internal("room: redis", "the room", op, format, args...)
 }

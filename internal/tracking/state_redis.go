@@ -6,14 +6,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/livehub/livehub/internal/commerce"
+	"github.com/livehub/livehub/internal/redisutil"
 )
 
 var _ State = (*RedisState)(nil)
@@ -21,18 +19,10 @@ var _ State = (*RedisState)(nil)
 //go:embed lua/*.lua
 var luaFiles embed.FS
 
-func mustLua(name string) *redis.Script {
-	b, err := luaFiles.ReadFile("lua/" + name)
-	if err != nil {
-		panic(err)
-	}
-	return redis.NewScript(string(b))
-}
-
 var (
-	assignScript = mustLua("assign.lua")
-	statusScript = mustLua("status.lua")
-	appendScript = mustLua("append.lua")
+	assignScript = redisutil.MustScript(luaFiles, "assign.lua")
+	statusScript = redisutil.MustScript(luaFiles, "status.lua")
+	appendScript = redisutil.MustScript(luaFiles, "append.lua")
 )
 
 // Defaults of RedisStateOptions.
@@ -78,9 +68,7 @@ func NewRedisState(client redis.UniversalClient, opts RedisStateOptions) *RedisS
 	if opts.Prefix == "" {
 		opts.Prefix = defaultStatePrefix
 	}
-	if strings.ContainsAny(opts.Prefix, "{}") {
-		panic(fmt.Sprintf("tracking: prefix %q contains a brace", opts.Prefix))
-	}
+	redisutil.CheckPrefix("tracking", opts.Prefix)
 	if opts.TTL <= 0 {
 		opts.TTL = defaultStateTTL
 	}
@@ -90,13 +78,7 @@ func NewRedisState(client redis.UniversalClient, opts RedisStateOptions) *RedisS
 type orderKeys struct{ base string }
 
 func (s *RedisState) keys(orderID string) orderKeys {
-	tag := "{o:" + orderID + "}"
-	if orderID == "" || strings.ContainsAny(orderID, "{}") {
-		h := fnv.New64a()
-		_, _ = h.Write([]byte(orderID))
-		tag = "{o#" + strconv.FormatUint(h.Sum64(), 36) + "}" + orderID
-	}
-	return orderKeys{base: s.prefix + ".track." + tag}
+	return orderKeys{base: s.prefix + ".track." + redisutil.Tag("o", orderID)}
 }
 
 func (k orderKeys) delivery() string { return k.base + ".d" }
@@ -309,10 +291,4 @@ func msTime(v string) time.Time {
 }
 
 // fail wraps a Redis error as a commerce error that hides the details.
-func fail(op string, err error) error {
-	if err == nil {
-		return nil
-	}
-	return &commerce.Error{Code: commerce.EUNAVAILABLE, Message: "tracking is not answering; try again",
-		Err: fmt.Errorf("tracking: redis %s: %w", op, err)}
-}
+func fail(op string, err error) error { return redisutil.Fail("tracking: redis", "tracking", op, err) }
