@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/livehub/livehub/hub"
+	"github.com/livehub/livehub/hub/hubtest"
 	"github.com/livehub/livehub/internal/auth"
 	"github.com/livehub/livehub/internal/hubauth"
 	"github.com/livehub/livehub/internal/protoclient"
@@ -53,7 +54,7 @@ func newNode(t testing.TB, reg prometheus.Registerer) *hub.Node {
 	if err != nil {
 		t.Fatal(err)
 	}
-	n, err := hub.New(hub.Config{
+	return hubtest.StartNode(t, hub.Config{
 		Version:          "test-version",
 		Namespaces:       testNamespaces(),
 		Tokens:           hubauth.New(v),
@@ -63,20 +64,6 @@ func newNode(t testing.TB, reg prometheus.Registerer) *hub.Node {
 		NodeInfoInterval: 50 * time.Millisecond,
 		Registerer:       reg,
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := n.Run(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := n.Shutdown(ctx); err != nil {
-			t.Errorf("node shutdown: %v", err)
-		}
-	})
-	return n
 }
 
 // newTestServer starts the HTTP edge; mutate adjusts its options.

@@ -1,6 +1,7 @@
 // Package hubtest holds the test suite every hub engine must pass, and the
 // helpers it is built from: a recording BrokerEventHandler, a runner for
-// Broker.Run tied to the test, and polling with a deadline.
+// Broker.Run tied to the test, a node run for the length of a test, and
+// polling with a deadline.
 package hubtest
 
 import (
@@ -209,4 +210,25 @@ func RandomName() string {
 	var b [6]byte
 	_, _ = rand.Read(b[:])
 	return hex.EncodeToString(b[:])
+}
+
+// StartNode makes a node with cfg and runs it until the test ends; then it
+// shuts the node down, failing the test when the shutdown does.
+func StartNode(t testing.TB, cfg hub.Config) *hub.Node {
+	t.Helper()
+	n, err := hub.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := n.Run(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := n.Shutdown(ctx); err != nil {
+			t.Errorf("node shutdown: %v", err)
+		}
+	})
+	return n
 }

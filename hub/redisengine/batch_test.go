@@ -156,18 +156,7 @@ func testPublishBatch(t *testing.T, e *redisengine.Engine, oneTrip bool) {
 func TestNodeBroadcast_OneBatchOnRedis(t *testing.T) {
 	srv := redistest.Start(t)
 	e := newEngine(t, srv.URL)
-	n, err := hub.New(hub.Config{Broker: e, Presence: e, Registry: e, Logger: slog.New(slog.NewTextHandler(testWriter{t}, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := n.Run(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = n.Shutdown(ctx)
-	})
+	n := hubtest.StartNode(t, hub.Config{Broker: e, Presence: e, Registry: e, Logger: slog.New(slog.NewTextHandler(testWriter{t}, nil))})
 	ctx := context.Background()
 	mark := hubtest.RandomName()
 	if _, err := n.Publish(ctx, "live:warm-"+mark, []byte(`1`), hub.PublishRequest{}); err != nil {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/livehub/livehub/hub"
+	"github.com/livehub/livehub/hub/hubtest"
 	"github.com/livehub/livehub/internal/campaign"
 	"github.com/livehub/livehub/internal/commerce"
 	"github.com/livehub/livehub/internal/memstore"
@@ -43,21 +44,7 @@ type env struct {
 
 func newNode(t testing.TB) *hub.Node {
 	t.Helper()
-	n, err := hub.New(hub.Config{Logger: quietLogger(), ShutdownGrace: 10 * time.Millisecond, NodeInfoInterval: 50 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := n.Run(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := n.Shutdown(ctx); err != nil {
-			t.Errorf("node shutdown: %v", err)
-		}
-	})
-	return n
+	return hubtest.StartNode(t, hub.Config{Logger: quietLogger(), ShutdownGrace: 10 * time.Millisecond, NodeInfoInterval: 50 * time.Millisecond})
 }
 
 func newStreams(t testing.TB) *memstore.Store {

@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/livehub/livehub/hub"
+	"github.com/livehub/livehub/hub/hubtest"
 	"github.com/livehub/livehub/internal/auth"
 	"github.com/livehub/livehub/internal/commerce"
 	"github.com/livehub/livehub/internal/hubauth"
@@ -117,7 +118,7 @@ func newEnv(t testing.TB, o envOptions) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	node, err := hub.New(hub.Config{
+	node := hubtest.StartNode(t, hub.Config{
 		Broker: o.broker, Presence: o.presence, Registry: o.registry,
 		Tokens: hubauth.New(v), AllowAnonymous: true,
 		Hooks: rm.Hooks(hub.Hooks{}),
@@ -126,20 +127,7 @@ func newEnv(t testing.TB, o envOptions) *env {
 		Logger: quietLogger(), ShutdownGrace: 20 * time.Millisecond,
 		NodeInfoInterval: 100 * time.Millisecond,
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
 	rm.Bind(node)
-	if err := node.Run(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := node.Shutdown(ctx); err != nil {
-			t.Errorf("node shutdown: %v", err)
-		}
-	})
 	ctx, stop := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	wg.Add(1)

@@ -18,6 +18,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/livehub/livehub/hub"
+	"github.com/livehub/livehub/hub/hubtest"
 	"github.com/livehub/livehub/internal/auth"
 	"github.com/livehub/livehub/internal/commerce"
 	"github.com/livehub/livehub/internal/hubauth"
@@ -96,25 +97,12 @@ func newEnv(t *testing.T, state tracking.State, edit ...func(*tracking.Config)) 
 	if err != nil {
 		t.Fatal(err)
 	}
-	node, err := hub.New(hub.Config{
+	node := hubtest.StartNode(t, hub.Config{
 		Tokens: hubauth.New(v), Hooks: tr.Hooks(hub.Hooks{}),
 		CommandRate: 1000, CommandBurst: 1000,
 		Logger: quietLogger(), ShutdownGrace: 20 * time.Millisecond,
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
 	tr.Bind(node)
-	if err := node.Run(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := node.Shutdown(ctx); err != nil {
-			t.Errorf("node shutdown: %v", err)
-		}
-	})
 	gin.SetMode(gin.ReleaseMode)
 	r := gin.New()
 	rest.MountTracking(r, rest.TrackingOptions{Tracker: tr, Tokens: v, Logger: quietLogger()})
