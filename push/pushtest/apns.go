@@ -15,7 +15,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -105,9 +104,7 @@ type APNs struct {
 	opts    APNsOptions
 	replies script[APNsReply]
 
-	mu        sync.Mutex
-	requests  []APNsRequest
-	onRequest func(APNsRequest)
+	journal[APNsRequest]
 }
 
 // NewAPNs starts a fake APNs, closed when the test ends.
@@ -139,32 +136,6 @@ func (a *APNs) RootCAs() *x509.CertPool {
 // are used up the fake answers 200.
 func (a *APNs) Reply(token string, replies ...APNsReply) { a.replies.add(token, replies) }
 
-// OnRequest sets a function called with each request after it was
-// recorded and before it is answered.
-func (a *APNs) OnRequest(f func(APNsRequest)) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	a.onRequest = f
-}
-
-// Requests returns the requests received so far, in order.
-func (a *APNs) Requests() []APNsRequest {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	return slices.Clone(a.requests)
-}
-
-// RequestsFor returns the requests received so far for token.
-func (a *APNs) RequestsFor(token string) []APNsRequest {
-	var out []APNsRequest
-	for _, r := range a.Requests() {
-		if r.Token == token {
-			out = append(out, r)
-		}
-	}
-	return out
-}
-
 var hexToken = regexp.MustCompile(`^[0-9a-fA-F]{64}$`)
 
 // validPushTypes are the apns-push-type values APNs knows.
@@ -194,13 +165,7 @@ func (a *APNs) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	req.Reply = reply
 
-	a.mu.Lock()
-	a.requests = append(a.requests, req)
-	hook := a.onRequest
-	a.mu.Unlock()
-	if hook != nil {
-		hook(req)
-	}
+	a.record(req)
 
 	if reply.RetryAfter != "" {
 		w.Header().Set("Retry-After", reply.RetryAfter)
@@ -332,3 +297,5 @@ func newUUID() string {
 	h := hex.EncodeToString(b[:])
 	return strings.ToUpper(h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:])
 }
+
+func (r APNsRequest) token() string { return r.Token }

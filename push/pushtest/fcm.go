@@ -12,7 +12,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -131,9 +130,7 @@ type FCM struct {
 	replies script[FCMReply]
 	ids     atomic.Int64
 
-	mu        sync.Mutex
-	requests  []FCMRequest
-	onRequest func(FCMRequest)
+	journal[FCMRequest]
 }
 
 // NewFCM starts a fake FCM, closed when the test ends.
@@ -162,32 +159,6 @@ func (f *FCM) ClientOptions() []option.ClientOption {
 // are used up the fake answers 200.
 func (f *FCM) Reply(token string, replies ...FCMReply) { f.replies.add(token, replies) }
 
-// OnRequest sets a function called with each request after it was
-// recorded and before it is answered.
-func (f *FCM) OnRequest(fn func(FCMRequest)) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.onRequest = fn
-}
-
-// Requests returns the requests received so far, in order.
-func (f *FCM) Requests() []FCMRequest {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return slices.Clone(f.requests)
-}
-
-// RequestsFor returns the requests received so far for token.
-func (f *FCM) RequestsFor(token string) []FCMRequest {
-	var out []FCMRequest
-	for _, r := range f.Requests() {
-		if r.Token == token {
-			out = append(out, r)
-		}
-	}
-	return out
-}
-
 var (
 	sendPath = regexp.MustCompile(`^/v1/projects/([^/]+)/messages:send$`)
 	ttlValue = regexp.MustCompile(`^\d+(\.\d{1,9})?s$`)
@@ -207,13 +178,7 @@ func (f *FCM) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	req.Reply = reply
 
-	f.mu.Lock()
-	f.requests = append(f.requests, req)
-	hook := f.onRequest
-	f.mu.Unlock()
-	if hook != nil {
-		hook(req)
-	}
+	f.record(req)
 
 	w.Header().Set("Content-Type", "application/json; charset=UTF-8")
 	if reply.RetryAfter != "" {
@@ -323,3 +288,5 @@ func (f *FCM) check(r *http.Request, req *FCMRequest) (FCMReply, string) {
 	}
 	return FCMOK, ""
 }
+
+func (r FCMRequest) token() string { return r.Token }

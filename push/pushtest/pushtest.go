@@ -13,6 +13,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"slices"
 	"sync"
 )
 
@@ -29,6 +30,50 @@ func AndroidToken(n int) string {
 }
 
 // script holds the answers queued per token; each is used once.
+// journal records a fake's requests and calls a hook with each.
+type journal[R interface{ token() string }] struct {
+	mu        sync.Mutex
+	requests  []R
+	onRequest func(R)
+}
+
+// OnRequest sets a function called with each request after it was
+// recorded and before it is answered.
+func (j *journal[R]) OnRequest(f func(R)) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	j.onRequest = f
+}
+
+// Requests returns the requests received so far, in order.
+func (j *journal[R]) Requests() []R {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return slices.Clone(j.requests)
+}
+
+// RequestsFor returns the requests received so far for token.
+func (j *journal[R]) RequestsFor(token string) []R {
+	var out []R
+	for _, r := range j.Requests() {
+		if r.token() == token {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// record keeps req and calls the hook, outside the lock.
+func (j *journal[R]) record(req R) {
+	j.mu.Lock()
+	j.requests = append(j.requests, req)
+	hook := j.onRequest
+	j.mu.Unlock()
+	if hook != nil {
+		hook(req)
+	}
+}
+
 type script[R any] struct {
 	mu      sync.Mutex
 	replies map[string][]R
