@@ -100,6 +100,13 @@ func DefaultPolicy() Policy {
 			Priority: push.PriorityHigh, TTL: ttl, Category: "delivery",
 		}
 	}
+	// An order's payment outcome: its amount in the body.
+	outcome := func(key, title, body string) Rule {
+		return Rule{
+			Key: key, Title: title, Body: body, BodyArgs: []Arg{Rupiah("amount")},
+			Collapse: "id", Data: order, Priority: push.PriorityHigh, TTL: orderTTL, Category: "order",
+		}
+	}
 	return Policy{
 		eventOrderStatus: {By: "status", Cases: map[string]Rule{
 			"picked_up":  delivery("order_picked_up", "Pesanan diambil kurir", "Kurir sudah mengambil pesananmu.", deliveryTTL),
@@ -115,27 +122,9 @@ func DefaultPolicy() Policy {
 			Collapse: "order_id", Data: map[string]string{"order_id": "order_id"},
 			Priority: push.PriorityHigh, TTL: arrivingTTL, Category: "delivery",
 		},
-		commerce.EventOrderPaid: {
-			Key:      "order_paid",
-			Title:    "Pembayaran diterima",
-			Body:     "Pembayaran {1} sudah kami terima. Pesananmu segera diproses.",
-			BodyArgs: []Arg{Rupiah("amount")},
-			Collapse: "id", Data: order, Priority: push.PriorityHigh, TTL: orderTTL, Category: "order",
-		},
-		commerce.EventOrderExpired: {
-			Key:      "order_expired",
-			Title:    "Pesanan kedaluwarsa",
-			Body:     "Pesanan senilai {1} dibatalkan karena belum dibayar.",
-			BodyArgs: []Arg{Rupiah("amount")},
-			Collapse: "id", Data: order, Priority: push.PriorityHigh, TTL: orderTTL, Category: "order",
-		},
-		commerce.EventOrderCancelled: {
-			Key:      "order_cancelled",
-			Title:    "Pesanan dibatalkan",
-			Body:     "Pesanan senilai {1} dibatalkan.",
-			BodyArgs: []Arg{Rupiah("amount")},
-			Collapse: "id", Data: order, Priority: push.PriorityHigh, TTL: orderTTL, Category: "order",
-		},
+		commerce.EventOrderPaid:      outcome("order_paid", "Pembayaran diterima", "Pembayaran {1} sudah kami terima. Pesananmu segera diproses."),
+		commerce.EventOrderExpired:   outcome("order_expired", "Pesanan kedaluwarsa", "Pesanan senilai {1} dibatalkan karena belum dibayar."),
+		commerce.EventOrderCancelled: outcome("order_cancelled", "Pesanan dibatalkan", "Pesanan senilai {1} dibatalkan."),
 		commerce.EventFlashSaleScheduled: {
 			Key:      "flash_sale_scheduled",
 			Title:    "Flash sale segera dimulai",
