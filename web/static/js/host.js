@@ -3,7 +3,7 @@
 // moderate its chat (live:{stream}) through /v1/streams/{id}/moderation.
 // host.html?stream=ID reopens a stream.
 import { Hub, wsURL } from './hub.js';
-import { $, el, api, pageToken, tokenSource, claims, connectionBadge, rupiah, clock, say } from './ui.js';
+import { $, el, api, pageToken, tokenSource, claims, connectionBadge, rupiah, clock, roomEvent, say } from './ui.js';
 
 const token = await pageToken('host', { sub: 'host-1', name: 'Sari Host', roles: ['host'] });
 const me = token ? claims(token) : null;
@@ -204,30 +204,11 @@ function upsertOrder(o) {
 // --- the room: chat, pinned product and message, viewers and hearts ---
 function onRoom(ev) {
   if (!ev || !ev.type) return;
+  if (roomEvent(ev, { slow: showSlow, product: showPinnedProduct, message: showPinnedMessage })) return;
   const d = ev.data || {};
   switch (ev.type) {
     case 'chat.message':
       chatLine(d);
-      break;
-    case 'chat.deleted': {
-      const li = document.querySelector(`#chat li[data-msg="${CSS.escape(d.message_id)}"]`);
-      if (li) li.remove();
-      break;
-    }
-    case 'chat.slow_mode':
-      showSlow(d.seconds);
-      break;
-    case 'product.pinned':
-      showPinnedProduct(d);
-      break;
-    case 'product.unpinned':
-      showPinnedProduct(null);
-      break;
-    case 'message.pinned':
-      showPinnedMessage(d);
-      break;
-    case 'message.unpinned':
-      showPinnedMessage(null);
       break;
     case 'viewers.count':
       $('#h-viewers').textContent = d.count;

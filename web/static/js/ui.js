@@ -184,3 +184,36 @@ export function say(region, text, kind = 'info') {
   region.textContent = text;
   region.dataset.kind = kind;
 }
+
+/**
+ * roomEvent shows the room events the host's and the viewer's pages show
+ * alike: a deleted chat line, slow mode, the pinned product and message,
+ * through the page's own `show.slow`, `show.product` and `show.message`.
+ * It returns false for any other event, which the page handles itself.
+ */
+export function roomEvent(ev, show) {
+  const d = ev.data || {};
+  switch (ev.type) {
+    case 'chat.deleted': {
+      const li = d.message_id && document.querySelector(`#chat li[data-msg="${CSS.escape(d.message_id)}"]`);
+      if (li) li.remove();
+      return true;
+    }
+    case 'chat.slow_mode':
+      show.slow(d.seconds);
+      return true;
+    case 'product.pinned':
+      show.product(d);
+      return true;
+    case 'product.unpinned':
+      show.product(null);
+      return true;
+    case 'message.pinned':
+      show.message(d);
+      return true;
+    case 'message.unpinned':
+      show.message(null);
+      return true;
+  }
+  return false;
+}

@@ -1,6 +1,6 @@
 // viewer.html?stream=ID: the live room of a stream as a buyer sees it.
 import { Hub, wsURL } from './hub.js';
-import { $, el, api, pageToken, tokenSource, claims, connectionBadge, rupiah, clock, uuid, say } from './ui.js';
+import { $, el, api, pageToken, tokenSource, claims, connectionBadge, rupiah, clock, roomEvent, uuid, say } from './ui.js';
 
 const params = new URLSearchParams(location.search);
 const streamID = params.get('stream') || '';
@@ -71,6 +71,7 @@ async function loadMyOrders() {
 // --- room events ---
 function onRoom(ev) {
   if (!ev || !ev.type) return;
+  if (roomEvent(ev, { slow: showSlow, product: showPinnedProduct, message: showPinnedMessage })) return;
   const d = ev.data || {};
   switch (ev.type) {
     case 'flash_sale.scheduled':
@@ -102,26 +103,6 @@ function onRoom(ev) {
     }
     case 'chat.message':
       chatLine(d.text, d.role === 'host' ? 'host' : '', d.name || d.user_id, d.id);
-      break;
-    case 'chat.deleted': {
-      const li = d.message_id && document.querySelector(`#chat li[data-msg="${CSS.escape(d.message_id)}"]`);
-      if (li) li.remove();
-      break;
-    }
-    case 'chat.slow_mode':
-      showSlow(d.seconds);
-      break;
-    case 'product.pinned':
-      showPinnedProduct(d);
-      break;
-    case 'product.unpinned':
-      showPinnedProduct(null);
-      break;
-    case 'message.pinned':
-      showPinnedMessage(d);
-      break;
-    case 'message.unpinned':
-      showPinnedMessage(null);
       break;
     case 'likes.count':
       $('#likes').textContent = d.total;
