@@ -1,7 +1,8 @@
 // Package hubtest holds the test suite every hub engine must pass, and the
-// helpers it is built from: a recording BrokerEventHandler, a runner for
-// Broker.Run tied to the test, a node run for the length of a test, and
-// polling with a deadline.
+// helpers it is built from and other packages' tests share: a recording
+// BrokerEventHandler, a runner for Broker.Run tied to the test, a node run
+// for the length of a test, a connected client, and polling with a
+// deadline.
 package hubtest
 
 import (
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/livehub/livehub/hub"
+	"github.com/livehub/livehub/internal/protoclient"
 )
 
 // WaitTimeout is how long the helpers poll for something that should happen
@@ -231,4 +233,21 @@ func StartNode(t testing.TB, cfg hub.Config) *hub.Node {
 		}
 	})
 	return n
+}
+
+// Connect dials url, connects with token (anonymous when empty) and closes
+// the socket when the test ends.
+func Connect(t testing.TB, url, token string) *protoclient.Conn {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), WaitTimeout)
+	defer cancel()
+	c, err := protoclient.Dial(ctx, url, protoclient.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.CloseNow)
+	if _, err := c.Connect(ctx, token); err != nil {
+		t.Fatalf("connect: %v", err)
+	}
+	return c
 }

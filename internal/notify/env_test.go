@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/livehub/livehub/hub"
+	"github.com/livehub/livehub/hub/hubtest"
 	"github.com/livehub/livehub/internal/auth"
 	"github.com/livehub/livehub/internal/commerce"
 	"github.com/livehub/livehub/internal/hubauth"
@@ -113,22 +114,14 @@ func ctxT(t testing.TB) context.Context {
 // subscribed by the server.
 func (e *env) connect(t *testing.T, user string) *protoclient.Conn {
 	t.Helper()
-	c, err := protoclient.Dial(ctxT(t), e.url, protoclient.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(c.CloseNow)
 	tok := ""
 	if user != "" {
-		tok, err = auth.Mint(testSecret, auth.Claims{Subject: user}, time.Hour)
-		if err != nil {
+		var err error
+		if tok, err = auth.Mint(testSecret, auth.Claims{Subject: user}, time.Hour); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if _, err := c.Connect(ctxT(t), tok); err != nil {
-		t.Fatalf("connect %q: %v", user, err)
-	}
-	return c
+	return hubtest.Connect(t, e.url, tok)
 }
 
 // publish sends an event of typ to user's personal channel through the

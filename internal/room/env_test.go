@@ -175,19 +175,11 @@ func token(t testing.TB, user string) string {
 // connect dials the node and signs in as user (anonymous when empty).
 func (e *env) connect(t testing.TB, user string) *protoclient.Conn {
 	t.Helper()
-	c, err := protoclient.Dial(ctxT(t), e.wsURL, protoclient.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(c.CloseNow)
 	tok := ""
 	if user != "" {
 		tok = token(t, user)
 	}
-	if _, err := c.Connect(ctxT(t), tok); err != nil {
-		t.Fatalf("connect %q: %v", user, err)
-	}
-	return c
+	return hubtest.Connect(t, e.wsURL, tok)
 }
 
 // join connects user and subscribes to the stream's room.

@@ -166,15 +166,7 @@ func token(t testing.TB, user string) string {
 
 func (e *env) connect(t testing.TB, user string) *protoclient.Conn {
 	t.Helper()
-	c, err := protoclient.Dial(ctxT(t), e.wsURL, protoclient.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(c.CloseNow)
-	if _, err := c.Connect(ctxT(t), token(t, user)); err != nil {
-		t.Fatalf("connect %q: %v", user, err)
-	}
-	return c
+	return hubtest.Connect(t, e.wsURL, token(t, user))
 }
 
 func trySubscribe(t testing.TB, c *protoclient.Conn, channel string) (*protocol.SubscribeResult, error) {
