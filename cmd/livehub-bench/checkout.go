@@ -447,7 +447,7 @@ func (cr *checkoutReport) classify(status, quantity int, err error) {
 		cr.SoldOut++
 	case isStatus && se.Status == http.StatusConflict && se.Code == "per_user_limit":
 		cr.Limit++
-	case isStatus && se.Status == http.StatusServiceUnavailable && se.RetryAfter != "":
+	case isShed(err):
 		cr.Shed++
 	default:
 		cr.Other++
@@ -471,13 +471,19 @@ func newClassLatency() classLatency {
 }
 
 func (l classLatency) record(status int, err error, d time.Duration) {
-	se, isStatus := err.(*statusError)
 	switch {
 	case err == nil && status == http.StatusCreated:
 		l.created.Record(d)
-	case isStatus && se.Status == http.StatusServiceUnavailable && se.RetryAfter != "":
+	case isShed(err):
 		l.shed.Record(d)
 	}
+}
+
+// isShed reports whether err is a node's refusal for want of room: 503 with
+// Retry-After.
+func isShed(err error) bool {
+	se, ok := err.(*statusError)
+	return ok && se.Status == http.StatusServiceUnavailable && se.RetryAfter != ""
 }
 
 func (l classLatency) fill(cr *checkoutReport) {

@@ -63,10 +63,13 @@ func (m *Memory) Allow(_ context.Context, key string, l Limit) (Decision, error)
 // AllowAll implements Limiter. The shards of the keys are locked in order,
 // so the decision is one step for every key.
 func (m *Memory) AllowAll(_ context.Context, reqs []Request) (Decision, int, error) {
+	shard := make([]int, len(reqs)) // -1 for a disabled limit
 	var locked []int
-	for _, r := range reqs {
+	for i, r := range reqs {
+		shard[i] = -1
 		if r.Limit.Enabled() {
-			locked = append(locked, int(fnv32(r.Key)%memoryShards))
+			shard[i] = int(fnv32(r.Key) % memoryShards)
+			locked = append(locked, shard[i])
 		}
 	}
 	slices.Sort(locked)
@@ -82,21 +85,20 @@ func (m *Memory) AllowAll(_ context.Context, reqs []Request) (Decision, int, err
 	now := m.now()
 	tats := make([]time.Time, len(reqs))
 	for i, r := range reqs {
-		if !r.Limit.Enabled() {
+		if shard[i] < 0 {
 			continue
 		}
-		s := &m.shards[fnv32(r.Key)%memoryShards]
-		d, tat := gcra(now, s.tat[r.Key], r.Limit)
+		d, tat := gcra(now, m.shards[shard[i]].tat[r.Key], r.Limit)
 		if !d.Allowed {
 			return d, i, nil
 		}
 		tats[i] = tat
 	}
 	for i, r := range reqs {
-		if !r.Limit.Enabled() {
+		if shard[i] < 0 {
 			continue
 		}
-		s := &m.shards[fnv32(r.Key)%memoryShards]
+		s := &m.shards[shard[i]]
 		s.tat[r.Key] = tats[i]
 		if len(s.tat) >= s.sweepAt {
 			s.sweepLocked(now)
